@@ -1,0 +1,66 @@
+"""Staff users and their department membership, stored in the system database."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.db import models
+
+from departments.registry import Department, UnknownDepartment, all_departments, registry
+
+
+class Role(models.TextChoices):
+    SUPERADMIN = "superadmin", "Superadmin (all departments)"
+    AGENT = "agent", "Agent (member departments)"
+
+
+class StaffUserManager(UserManager):
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        extra_fields.setdefault("role", Role.SUPERADMIN)
+        return super().create_superuser(username, email, password, **extra_fields)
+
+
+class User(AbstractUser):
+    role = models.CharField(max_length=12, choices=Role.choices, default=Role.AGENT)
+
+    objects = StaffUserManager()
+
+    @property
+    def is_superadmin(self) -> bool:
+        return self.role == Role.SUPERADMIN and self.is_active
+
+    def departments(self) -> list[Department]:
+        """The departments whose tickets this user may see and change, in registry order."""
+        if not self.is_active:
+            return []
+        if self.is_superadmin:
+            return all_departments()
+        slugs = set(self.memberships.values_list("department", flat=True))
+        return [d for d in all_departments() if d.slug in slugs]
+
+    def can_access(self, department: Department) -> bool:
+        return any(d.slug == department.slug for d in self.departments())
+
+
+def department_choices() -> list[tuple[str, str]]:
+    return registry().choices()
+
+
+class DepartmentMembership(models.Model):
+    """An agent belongs to a department by its slug (departments are databases, not rows)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    department = models.CharField(max_length=64, choices=department_choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "department"], name="membership_unique"),
+        ]
+        ordering = ("user", "department")
+
+    def __str__(self) -> str:
+        try:
+            label = registry().get(self.department).label
+        except UnknownDepartment:
+            label = f"{self.department} (not configured)"
+        return f"{self.user} in {label}"

@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+admin.site.site_header = "Help desk administration"
+admin.site.site_title = "Help desk admin"
+
+urlpatterns = [
+    # Django's admin (staff users and membership) lives apart from the ticket dashboard.
+    path("manage/", admin.site.urls),
+    path("", include("tickets.urls")),
+]
