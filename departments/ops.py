@@ -332,11 +332,13 @@ def department_migrate(
     fake: bool = False,
     plan_only: bool = False,
     create_missing: bool = False,
-) -> DepartmentResult:
+    probe: bool = False,
+) -> DepartmentResult | None:
     """Apply the department migrations to one department (or, with ``plan_only``, list them).
 
     A database already at the latest migration is recognised from its django_migrations rows
-    alone and left without building a migration executor or any model state.
+    alone and left without building a migration executor or any model state. With ``probe``
+    only that cheap part runs: None means "there is work to do" (nothing is created or changed).
     """
     started = time.perf_counter()
     progress = _Progress()
@@ -355,8 +357,12 @@ def department_migrate(
     try:
         connection = connections[department.alias]
         try:
-            created = database_open(connection, create=create_missing and not plan_only)
+            created = database_open(
+                connection, create=create_missing and not plan_only and not probe
+            )
         except DatabaseMissing as exc:
+            if probe and create_missing and not plan_only:
+                return None
             if plan_only and create_missing:
                 return result(
                     Outcome.PENDING, migrations=disk.names, notice="the database would be created"
@@ -368,6 +374,8 @@ def department_migrate(
         applied = _applied(connection)
         if applied.issuperset(disk.plan):
             return result(Outcome.NOTHING_TO_DO, notice="up to date")
+        if probe:
+            return None
 
         # Something to do: from here on it is Django's own machinery, as in `migrate`.
         connection.prepare_database()
@@ -566,24 +574,41 @@ def departments_run(
     parallel: int,
     crashed: Callable[[Department, str], Result],
     on_result: Callable[[Result, int, int], None] | None = None,
+    probe: Callable[..., Result | None] | None = None,
     **task_kwargs: Any,
 ) -> list[Result]:
     """Run ``task(department=..., **task_kwargs)`` for every department; results in their order.
 
     ``parallel`` workers (1: in this process, one after another). ``on_result(result, k, n)`` is
     called as each department finishes. ``crashed`` makes the result for a department whose
-    worker died or that an interrupt (Ctrl-C) kept from running.
+    worker died or that an interrupt (Ctrl-C) kept from running. ``probe`` (same arguments)
+    settles what it can cheaply, in threads, before any process is forked: it returns a final
+    result, or None when the department needs ``task``.
     """
     run = _Run(total=len(departments), on_result=on_result or (lambda *args: None))
     workers = max(1, min(parallel, len(departments)))
+    remaining = list(departments)
+    if probe is not None and workers > 1:
+        # On most deploys most departments are up to date: finding that out is a query or two,
+        # I/O that threads overlap well (unreachable hosts time out together), whereas forking
+        # workers for it would cost more than the work itself.
+        with ThreadPoolExecutor(workers) as threads:
+            probes = {threads.submit(probe, department=d, **task_kwargs): d for d in departments}
+            for future in as_completed(probes):
+                settled = future.result()
+                if settled is not None:
+                    run.add(probes[future], settled)
+        remaining = [d for d in departments if d.alias not in run.results]
+        workers = max(1, min(workers, len(remaining)))
+
     if workers == 1:
-        for department in departments:
+        for department in remaining:
             run.add(department, task(department=department, **task_kwargs))
         return [run.results[d.alias] for d in departments]
 
     _close_connections_before_fork()
     pool = _pool(workers)
-    futures = {pool.submit(task, department=d, **task_kwargs): d for d in departments}
+    futures = {pool.submit(task, department=d, **task_kwargs): d for d in remaining}
     try:
         for future in as_completed(futures):
             department = futures[future]
@@ -603,5 +628,7 @@ def departments_run(
             else:
                 run.add(department, crashed(department, "interrupted before it ran"))
     finally:
-        pool.shutdown(wait=True)
+        # Normally everything is done by now; after an error here (say, a closed stdout) do not
+        # go on migrating departments nobody will hear about.
+        pool.shutdown(wait=True, cancel_futures=True)
     return [run.results[d.alias] for d in departments]

@@ -187,6 +187,7 @@ class DepartmentCommand(BaseCommand):
         parallel: int,
         crashed: Callable[[Department, str], Any],
         progress_line: Callable[[Any], tuple[str, bool]] | None = None,
+        probe: Callable[..., Any] | None = None,
         **task_kwargs: Any,
     ) -> list[Any]:
         """Run ``task`` per department; with ``progress_line`` print one line as each finishes."""
@@ -208,6 +209,7 @@ class DepartmentCommand(BaseCommand):
             parallel=parallel,
             crashed=crashed,
             on_result=report,
+            probe=probe,
             **task_kwargs,
         )
 

@@ -91,6 +91,13 @@ def test_migrate_applies_all_then_skips_without_building_an_executor(dbs, monkey
     assert again.out.count(": up to date") == 2
     assert "2 department(s): 2 up to date." in again.out
 
+    # In parallel too, and without forking a single worker process for it.
+    monkeypatch.setattr(ops, "_pool", lambda workers: pytest.fail("forked for a no-op run"))
+    parallel = run("migrate_departments", "--noinput", "--parallel", "2")
+    assert parallel.code == 0, parallel.err
+    assert progress_counts(parallel.out, 2) == [1, 2]
+    assert parallel.out.count(": up to date") == 2
+
 
 def test_parallel_run_reports_each_department_as_it_finishes(dbs):
     dbs.install({name: dbs.url(name.lower()) for name in ["ALPHA", "BRAVO", "CHARLIE"]})

@@ -5,6 +5,8 @@ One department failing never stops the others; the exit status says whether all 
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.core.management.base import CommandError
 
 from departments import ops
@@ -61,6 +63,7 @@ class Command(DepartmentChangeCommand):
             parallel=parallel,
             crashed=DepartmentResult.crashed,
             progress_line=self.progress_line,
+            probe=partial(ops.department_migrate, probe=True),
             disk=disk,
             fake=options["fake"],
             plan_only=read_only,

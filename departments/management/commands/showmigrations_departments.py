@@ -37,6 +37,8 @@ class Command(DepartmentCommand):
             departments,
             parallel=parallel,
             crashed=MigrationStatus.crashed,
+            # Reading a few rows is I/O: threads do it all, no worker process is needed.
+            probe=ops.department_migration_status,
             disk=disk,
         )
         if output_format == "json":
