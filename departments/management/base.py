@@ -46,6 +46,13 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[
     return [line(headers), line(["-" * w for w in widths]), *(line(row) for row in rows)]
 
 
+def name_list(names: Sequence[str], *, limit: int = 10) -> str:
+    """``a, b, c`` or, for a hundred departments, ``a, b, ... and 90 more``."""
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])} and {len(names) - limit} more"
+
+
 def seconds(duration: float) -> str:
     return f"{duration:.2f} s"
 
@@ -304,7 +311,7 @@ class DepartmentChangeCommand(DepartmentCommand):
         others = len(results) - len(failed)
         raise CommandError(
             f"{len(failed)} of {len(results)} department(s) could not {action}: "
-            f"{', '.join(r.department.slug for r in failed)} (details above)."
+            f"{name_list([r.department.slug for r in failed])} (details above)."
             + (f" The other {others} ran." if others else "")
             + " Fix the cause and run the command again; departments already done are skipped.",
             returncode=ops.EXIT_SOME_FAILED,

@@ -10,7 +10,7 @@ from functools import partial
 from django.core.management.base import CommandError
 
 from departments import ops
-from departments.management.base import EXIT_CODES_HELP, DepartmentChangeCommand
+from departments.management.base import EXIT_CODES_HELP, DepartmentChangeCommand, name_list
 from departments.ops import DepartmentResult, Outcome
 
 
@@ -78,7 +78,7 @@ class Command(DepartmentChangeCommand):
             to_create = " --create-missing" if any(r.notice for r in pending) else ""
             raise CommandError(
                 f"{len(pending)} department(s) have unapplied migrations: "
-                f"{', '.join(r.department.slug for r in pending)}. "
+                f"{name_list([r.department.slug for r in pending])}. "
                 f"Run 'python manage.py migrate_departments{to_create}' to apply them.",
                 returncode=ops.EXIT_PENDING,
             )

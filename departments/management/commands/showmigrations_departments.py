@@ -7,7 +7,7 @@ import json
 from django.core.management.base import CommandError
 
 from departments import ops
-from departments.management.base import DepartmentCommand, format_table
+from departments.management.base import DepartmentCommand, format_table, name_list
 from departments.ops import MigrationStatus
 
 
@@ -49,7 +49,7 @@ class Command(DepartmentCommand):
         if troubled:
             raise CommandError(
                 f"{len(troubled)} of {len(statuses)} department(s) could not be read: "
-                f"{', '.join(troubled)}.",
+                f"{name_list(troubled)}.",
                 returncode=ops.EXIT_SOME_FAILED,
             )
 
