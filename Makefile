@@ -34,7 +34,7 @@ $(VENV)/.installed-base: pyproject.toml | $(PY)
 
 run: $(VENV)/.installed-base
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py migrate_departments --noinput
+	$(PY) manage.py migrate_departments --noinput --create-missing
 	$(PY) manage.py setup_demo
 	@echo "Serving on http://127.0.0.1:8000/ (staff sign-in at /accounts/login/, Ctrl-C to stop)"
 	$(PY) manage.py runserver 127.0.0.1:8000
