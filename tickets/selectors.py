@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db import DatabaseError
 
 from departments.registry import Department
-from tickets.models import Status, Ticket, TicketCount
+from tickets.models import AdminNote, Status, Ticket, TicketCount, TicketEvent
 from tickets.references import InvalidReference, department_for_reference
 
 logger = logging.getLogger(__name__)
@@ -61,3 +61,50 @@ def department_overview(departments: list[Department]) -> list[DepartmentSummary
         else:
             summaries.append(DepartmentSummary(department, by_status))
     return summaries
+
+
+def ticket_find_for_customer(*, reference: str, email: str) -> tuple[Department, Ticket] | None:
+    """The ticket if ``reference`` exists and was submitted from ``email`` (any letter case).
+
+    A wrong email and an unknown reference both give ``None``: callers cannot tell them apart,
+    so the status page reveals nothing about other people's tickets.
+    """
+    found = ticket_find_by_reference(reference)
+    if found is None:
+        return None
+    if found[1].customer_email.strip().casefold() != email.strip().casefold():
+        return None
+    return found
+
+
+# What a customer's history shows: when the ticket arrived and how its status moved. Notes,
+# assignments and priorities are internal.
+CUSTOMER_EVENT_KINDS = (TicketEvent.Kind.CREATED, TicketEvent.Kind.STATUS_CHANGED)
+
+
+def ticket_customer_history(department: Department, ticket: Ticket) -> list[TicketEvent]:
+    return list(
+        TicketEvent.objects.using(department.alias).filter(
+            ticket_id=ticket.pk, kind__in=CUSTOMER_EVENT_KINDS
+        )
+    )
+
+
+@dataclass(frozen=True)
+class TicketDetail:
+    """Everything the staff ticket page shows, read from the ticket's department database."""
+
+    ticket: Ticket
+    notes: list[AdminNote]  # newest first
+    events: list[TicketEvent]  # oldest first
+
+
+def ticket_detail(department: Department, ticket_id: int) -> TicketDetail:
+    """Raises ``Ticket.DoesNotExist`` when the department has no such ticket."""
+    alias = department.alias
+    ticket = Ticket.objects.using(alias).get(pk=ticket_id)
+    return TicketDetail(
+        ticket=ticket,
+        notes=list(AdminNote.objects.using(alias).filter(ticket_id=ticket.pk)),
+        events=list(TicketEvent.objects.using(alias).filter(ticket_id=ticket.pk)),
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F
@@ -48,10 +49,19 @@ class Actor:
 
     @classmethod
     def from_user(cls, user) -> Actor:
-        return cls(id=user.pk, name=user.get_full_name() or user.get_username())
+        # Names are snapshots in 150-character columns; a long full name must not fail a save.
+        return cls(id=user.pk, name=(user.get_full_name() or user.get_username())[:150])
 
 
 CUSTOMER = Actor(id=None, name="Customer")
+
+
+def _staff_name(user_id: int | None) -> str:
+    """The name history shows for a stored user id (staff live in the system database)."""
+    if user_id is None:
+        return ""
+    user = get_user_model().objects.filter(pk=user_id).first()
+    return Actor.from_user(user).name if user else f"Former staff #{user_id}"
 
 
 def _bump_counts(alias: str, changes: Iterable[tuple[str, int, int]]) -> None:
@@ -194,7 +204,7 @@ def ticket_update(
             )
             ticket.priority = priority
         if unassign and ticket.assignee_id is not None:
-            event(TicketEvent.Kind.ASSIGNED, str(ticket.assignee_id), "")
+            event(TicketEvent.Kind.ASSIGNED, _staff_name(ticket.assignee_id), "")
             ticket.assignee_id = None
         elif assignee is not None and assignee.pk != ticket.assignee_id:
             if not assignee.is_active:
@@ -203,7 +213,7 @@ def ticket_update(
                 raise ValidationError({"assignee": MSG_ASSIGNEE_NOT_MEMBER})
             event(
                 TicketEvent.Kind.ASSIGNED,
-                str(ticket.assignee_id or ""),
+                _staff_name(ticket.assignee_id),
                 Actor.from_user(assignee).name,
             )
             ticket.assignee_id = assignee.pk

@@ -3,6 +3,18 @@ from django.urls import path
 from tickets import views
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    # Public
+    path("", views.ticket_submit, name="home"),
+    path("submitted/<str:reference>/", views.ticket_submitted, name="ticket_submitted"),
+    path("status/", views.status_lookup, name="status_lookup"),
+    path("status/<str:reference>/", views.status_detail, name="status_detail"),
+    # Staff
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("t/", views.ticket_find, name="ticket_find"),
+    path("t/<str:reference>/", views.ticket_by_reference, name="ticket_by_reference"),
+    path(
+        "tickets/<slug:department>/<int:ticket_id>/",
+        views.ticket_detail,
+        name="ticket_detail",
+    ),
 ]

@@ -1,14 +1,459 @@
+"""Pages: submit a ticket and check its status (anyone), work a ticket (staff), the overview.
+
+Views stay thin: forms validate, ``tickets.services`` writes, ``tickets.selectors`` reads. Every
+department read or write here can meet a database that is down; that is a 503 page naming the
+department, never a 500, and never a lost form.
+"""
+
 from __future__ import annotations
 
+import logging
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, InterfaceError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_http_methods
 
-from tickets.selectors import department_overview
+from accounts.ratelimit import RateLimit, client_address, minutes_text
+from accounts.selectors import staff_for_department, users_by_id
+from departments.registry import Department, UnknownDepartment, get_department
+from tickets import forms, selectors
+from tickets.forms import (
+    FindTicketForm,
+    StatusLookupForm,
+    TicketSubmissionForm,
+    TicketUpdateForm,
+)
+from tickets.models import Priority, Status, Ticket
+from tickets.references import InvalidReference, department_for_reference
+from tickets.selectors import (
+    department_overview,
+    ticket_customer_history,
+    ticket_find_by_reference,
+    ticket_find_for_customer,
+)
+from tickets.services import (
+    CUSTOMER,
+    MSG_STALE,
+    Actor,
+    TicketConflict,
+    ticket_create,
+    ticket_update,
+)
+
+logger = logging.getLogger(__name__)
+
+# A department database that cannot be reached or fails mid-query. InterfaceError is not a
+# DatabaseError in Django's hierarchy but means the same here (a dropped connection).
+DATABASE_ERRORS = (DatabaseError, InterfaceError)
+
+MSG_NO_MATCH = (
+    "No ticket matches that reference and email address. Check both against your confirmation "
+    "and try again."
+)
+MSG_TOO_MANY_SUBMISSIONS = (
+    "You have sent several tickets in a short time, so we have paused new tickets from this "
+    "connection. Your message is still below: please try again in %(wait)s."
+)
+MSG_TOO_MANY_LOOKUPS = (
+    "Too many status checks did not match a ticket, so checks from this connection are paused. "
+    "Please try again in %(wait)s."
+)
+MSG_NOT_IN_YOUR_DEPARTMENTS = "No ticket with reference %(reference)s in your departments."
+
+# References this browser may see on the status page: ones it submitted or proved with the
+# email address. Kept in the (server-side) session, so a reference alone shows nothing.
+SESSION_VISIBLE = "tickets_visible"
+SESSION_SUBMITTED = "tickets_submitted"
+_SESSION_KEEP = 20
+
+SUBMIT_TEMPLATE = "tickets/submit.html"
+STATUS_LOOKUP_TEMPLATE = "tickets/status_lookup.html"
 
 
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "tickets/home.html")
+def _remember(request: HttpRequest, key: str, reference: str, value=True) -> None:
+    entries = dict(request.session.get(key, {}))
+    entries.pop(reference, None)
+    entries[reference] = value
+    request.session[key] = dict(list(entries.items())[-_SESSION_KEEP:])
+
+
+def _too_many(
+    request: HttpRequest, template: str, context: dict, limit: RateLimit, message: str
+) -> HttpResponse:
+    wait = limit.retry_after()
+    context = {**context, "rate_limited": message % {"wait": minutes_text(wait)}}
+    response = render(request, template, context, status=429)
+    response["Retry-After"] = str(wait)
+    return response
+
+
+def _unavailable(
+    request: HttpRequest,
+    department: Department,
+    *,
+    what: str,
+    exc: Exception,
+    unsaved_note: str = "",
+) -> HttpResponse:
+    logger.warning(
+        "department database unavailable",
+        extra={"department": department.slug, "error": repr(exc)},
+    )
+    response = render(
+        request,
+        "tickets/unavailable.html",
+        {"department": department, "what": what, "unsaved_note": unsaved_note},
+        status=503,
+    )
+    response["Retry-After"] = "60"
+    return response
+
+
+# --- Public: submit a ticket ---------------------------------------------------------------------
+
+# Service field names -> form field names, for the rare error only the service catches.
+_SERVICE_FIELDS = {"customer_name": "name", "customer_email": "email", "customer_phone": "phone"}
+
+
+@require_http_methods(["GET", "POST"])
+def ticket_submit(request: HttpRequest) -> HttpResponse:
+    form = TicketSubmissionForm(request.POST if request.method == "POST" else None)
+    if request.method != "POST" or not form.is_valid():
+        return render(request, SUBMIT_TEMPLATE, {"form": form})
+
+    # Staff entering tickets for callers are accountable by name; the limit is for anonymous use.
+    limit = None if request.user.is_authenticated else RateLimit.named("ticket-submit")
+    client = client_address(request)
+    if limit and limit.exceeded(client):
+        return _too_many(request, SUBMIT_TEMPLATE, {"form": form}, limit, MSG_TOO_MANY_SUBMISSIONS)
+
+    data = form.cleaned_data
+    department: Department = data["department"]
+    try:
+        ticket = ticket_create(
+            department=department,
+            customer_name=data["name"],
+            customer_email=data["email"],
+            customer_phone=data["phone"],
+            subject=data["subject"],
+            message=data["message"],
+            actor=Actor.from_user(request.user) if request.user.is_authenticated else CUSTOMER,
+        )
+    except ValidationError as exc:
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
+        for field, field_errors in errors.items():
+            field = _SERVICE_FIELDS.get(field, field)
+            form.add_error(field if field in form.fields else None, field_errors)
+        return render(request, SUBMIT_TEMPLATE, {"form": form})
+    except DATABASE_ERRORS as exc:
+        logger.warning(
+            "ticket not saved: department database unavailable",
+            extra={"department": department.slug, "error": repr(exc)},
+        )
+        response = render(
+            request, SUBMIT_TEMPLATE, {"form": form, "unavailable": department}, status=503
+        )
+        response["Retry-After"] = "60"
+        return response
+
+    if limit:
+        limit.hit(client)
+    _remember(request, SESSION_VISIBLE, ticket.reference)
+    _remember(
+        request,
+        SESSION_SUBMITTED,
+        ticket.reference,
+        {"email": ticket.customer_email, "subject": ticket.subject},
+    )
+    return redirect("ticket_submitted", reference=ticket.reference)
+
+
+def ticket_submitted(request: HttpRequest, reference: str) -> HttpResponse:
+    """The confirmation: only for the browser that submitted the ticket."""
+    submitted = request.session.get(SESSION_SUBMITTED, {}).get(reference)
+    if submitted is None:
+        return redirect(_status_lookup_url(reference))
+    try:
+        department, reference = department_for_reference(reference)
+    except InvalidReference:  # its department was removed from the configuration since
+        raise Http404("No such ticket") from None
+    ticket_url = None
+    if request.user.is_authenticated and request.user.can_access(department):
+        ticket_url = reverse("ticket_by_reference", args=[reference])
+    return render(
+        request,
+        "tickets/submitted.html",
+        {
+            "reference": reference,
+            "department": department,
+            "email": submitted["email"],
+            "subject": submitted["subject"],
+            "ticket_url": ticket_url,
+        },
+    )
+
+
+# --- Public: check status ------------------------------------------------------------------------
+
+
+def _status_lookup_url(reference: str = "") -> str:
+    url = reverse("status_lookup")
+    return f"{url}?{urlencode({'reference': reference})}" if reference else url
+
+
+@require_http_methods(["GET", "POST"])
+def status_lookup(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        initial = {"reference": request.GET.get("reference", "")[:32]}
+        return render(request, STATUS_LOOKUP_TEMPLATE, {"form": StatusLookupForm(initial=initial)})
+
+    form = StatusLookupForm(request.POST)
+    if not form.is_valid():
+        return render(request, STATUS_LOOKUP_TEMPLATE, {"form": form})
+    limit = RateLimit.named("status-miss")
+    client = client_address(request)
+    # Checked before looking: while paused, even a right guess must not be confirmed.
+    if limit.exceeded(client):
+        return _too_many(
+            request, STATUS_LOOKUP_TEMPLATE, {"form": form}, limit, MSG_TOO_MANY_LOOKUPS
+        )
+
+    reference = form.cleaned_data["reference"]
+    try:
+        found = ticket_find_for_customer(reference=reference, email=form.cleaned_data["email"])
+    except DATABASE_ERRORS as exc:
+        # Only a real department's database can fail, so the code names one.
+        department, _ = department_for_reference(reference)
+        return _unavailable(request, department, what="check this ticket", exc=exc)
+    if found is None:
+        limit.hit(client)
+        return render(request, STATUS_LOOKUP_TEMPLATE, {"form": form, "no_match": MSG_NO_MATCH})
+    _remember(request, SESSION_VISIBLE, found[1].reference)
+    return redirect("status_detail", reference=found[1].reference)
+
+
+def status_detail(request: HttpRequest, reference: str) -> HttpResponse:
+    if reference not in request.session.get(SESSION_VISIBLE, {}):
+        return redirect(_status_lookup_url(reference))
+    try:
+        department, reference = department_for_reference(reference)
+    except InvalidReference:  # a department removed from the configuration since
+        raise Http404("No such ticket") from None
+    try:
+        found = ticket_find_by_reference(reference)
+        if found is None:
+            raise Http404("No such ticket")
+        ticket = found[1]
+        history = ticket_customer_history(department, ticket)
+    except DATABASE_ERRORS as exc:
+        return _unavailable(request, department, what="show this ticket", exc=exc)
+    return render(
+        request,
+        "tickets/status_detail.html",
+        {"ticket": ticket, "department": department, "history": history},
+    )
+
+
+# --- Staff: one ticket ---------------------------------------------------------------------------
+
+
+def _staff_department(user, slug: str) -> Department:
+    """The department if it exists and ``user`` works in it; otherwise 404, never 403.
+
+    A 403 would confirm that the other department's ticket exists.
+    """
+    try:
+        department = get_department(slug)
+    except UnknownDepartment:
+        raise Http404("No such department") from None
+    if not user.can_access(department):
+        raise Http404("No such ticket")
+    return department
+
+
+def _update_form(ticket: Ticket, department: Department, *, data=None, initial=None):
+    current = users_by_id([ticket.assignee_id]).get(ticket.assignee_id)
+    return TicketUpdateForm(
+        data,
+        initial=initial or TicketUpdateForm.initial_for(ticket),
+        staff=staff_for_department(department),
+        current_assignee=current,
+    )
+
+
+def _unsaved_choices(data: dict, latest: Ticket) -> list[str]:
+    """What the person chose that the latest version does not have, to choose again."""
+    lost = []
+    if data["status"] != latest.status:
+        lost.append(f"status {Status(data['status']).label}")
+    if data["priority"] != latest.priority:
+        lost.append(f"priority {Priority(data['priority']).label}")
+    assignee = data["assignee"]
+    if (assignee.pk if assignee else None) != latest.assignee_id:
+        lost.append(f"assigned to {Actor.from_user(assignee).name}" if assignee else "unassigned")
+    return lost
+
+
+def _saved_summary(before: Ticket, after: Ticket, note: str) -> str:
+    parts = []
+    if before.status != after.status:
+        parts.append(f"status is now {after.get_status_display()}")
+    if before.priority != after.priority:
+        parts.append(f"priority is now {after.get_priority_display()}")
+    if before.assignee_id != after.assignee_id:
+        parts.append("assignee changed" if after.assignee_id else "ticket unassigned")
+    if note:
+        parts.append("note added")
+    return f"Saved {after.reference}: " + ", ".join(parts) + "."
+
+
+def _load_detail(department: Department, ticket_id: int) -> selectors.TicketDetail:
+    try:
+        return selectors.ticket_detail(department, ticket_id)
+    except Ticket.DoesNotExist:
+        raise Http404("No such ticket") from None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def ticket_detail(request: HttpRequest, department: str, ticket_id: int) -> HttpResponse:
+    dept = _staff_department(request.user, department)
+    posted = request.POST if request.method == "POST" else None
+    # If the database fails before the form can be shown again, the note is handed back.
+    unsaved_note = (posted or {}).get("note", "")[: forms.NOTE_MAX]
+    try:
+        detail = _load_detail(dept, ticket_id)
+    except DATABASE_ERRORS as exc:
+        return _unavailable(
+            request, dept, what="open this ticket", exc=exc, unsaved_note=unsaved_note
+        )
+    form = _update_form(detail.ticket, dept, data=posted)
+    status = 200
+    conflict: list[str] | None = None
+    save_failed = False
+    if posted is not None and form.is_valid():
+        data = form.cleaned_data
+        try:
+            updated = ticket_update(
+                department=dept,
+                ticket_id=detail.ticket.pk,
+                expected_version=data["version"],
+                actor=Actor.from_user(request.user),
+                status=data["status"],
+                priority=data["priority"],
+                assignee=data["assignee"],
+                unassign=data["assignee"] is None,
+                note=data["note"],
+            )
+        except TicketConflict:
+            # Show the latest version, and start the form from it so that saving again cannot
+            # undo the other person's change by accident. The typed note stays.
+            try:
+                detail = _load_detail(dept, ticket_id)
+            except DATABASE_ERRORS as exc:
+                return _unavailable(
+                    request, dept, what="open this ticket", exc=exc, unsaved_note=unsaved_note
+                )
+            conflict = _unsaved_choices(data, detail.ticket)
+            form = _update_form(
+                detail.ticket,
+                dept,
+                initial=TicketUpdateForm.initial_for(detail.ticket, note=data["note"]),
+            )
+            status = 409
+        except Ticket.DoesNotExist:
+            raise Http404("No such ticket") from None
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        except DATABASE_ERRORS as exc:
+            # The page was read a moment ago; show it with the form as typed.
+            logger.warning(
+                "ticket not saved: department database unavailable",
+                extra={"department": dept.slug, "error": repr(exc)},
+            )
+            save_failed = True
+            status = 503
+        else:
+            messages.success(request, _saved_summary(detail.ticket, updated, data["note"]))
+            return redirect(ticket_url(dept, updated))
+    ticket = detail.ticket
+    response = render(
+        request,
+        "tickets/detail.html",
+        {
+            "department": dept,
+            "ticket": ticket,
+            "notes": detail.notes,
+            "events": detail.events,
+            "assignee": users_by_id([ticket.assignee_id]).get(ticket.assignee_id),
+            "form": form,
+            "conflict": conflict,
+            "stale_message": MSG_STALE,
+            "save_failed": save_failed,
+        },
+        status=status,
+    )
+    if save_failed:
+        response["Retry-After"] = "60"
+    return response
+
+
+def ticket_url(department: Department, ticket: Ticket) -> str:
+    return reverse("ticket_detail", args=[department.slug, ticket.pk])
+
+
+def _open_reference(request: HttpRequest, reference: str) -> HttpResponse | None:
+    """Redirect to the ticket if it exists in one of the user's departments, else None."""
+    department, reference = department_for_reference(reference)
+    # Decided from the code alone: no query ever reaches a department the user is not in.
+    if not request.user.can_access(department):
+        return None
+    try:
+        found = ticket_find_by_reference(reference)
+    except DATABASE_ERRORS as exc:
+        return _unavailable(request, department, what="open this ticket", exc=exc)
+    return redirect(ticket_url(*found)) if found else None
+
+
+@login_required
+def ticket_by_reference(request: HttpRequest, reference: str) -> HttpResponse:
+    try:
+        response = _open_reference(request, reference)
+    except InvalidReference:
+        response = None
+    if response is None:
+        raise Http404("No such ticket")
+    return response
+
+
+@login_required
+def ticket_find(request: HttpRequest) -> HttpResponse:
+    """The header's "open a reference" box: straight to the ticket, or say why not."""
+    form = FindTicketForm(request.GET or None)
+    status = 200
+    not_found = ""
+    if form.is_valid():
+        reference = form.cleaned_data["reference"]
+        try:
+            response = _open_reference(request, reference)
+        except InvalidReference:  # shaped right, but no department has that code
+            response = None
+        if response is not None:
+            return response
+        not_found = MSG_NOT_IN_YOUR_DEPARTMENTS % {"reference": reference}
+        status = 404
+    return render(
+        request, "tickets/find.html", {"form": form, "not_found": not_found}, status=status
+    )
+
+
+# --- Staff: overview -----------------------------------------------------------------------------
 
 
 @login_required

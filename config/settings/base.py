@@ -100,6 +100,33 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 SESSION_COOKIE_HTTPONLY = True
+# Staff sessions end when the browser closes or after a working day, whichever comes first.
+SESSION_COOKIE_AGE = env.int("HELPDESK_SESSION_SECONDS", default=12 * 60 * 60)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
+# --- Cache (rate limits and sign-in throttling keep their counters here) ------------------------
+# https://docs.djangoproject.com/en/5.2/topics/cache/
+# The default is per process: fine for `make run`, but with several gunicorn workers each worker
+# would count separately. Production sets a shared cache, e.g. CACHE_URL=dbcache://helpdesk_cache
+# (then `python manage.py createcachetable`, which the router puts in the system database) or
+# CACHE_URL=redis://host:6379/1.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://helpdesk")}
+
+# --- Abuse limits -------------------------------------------------------------------------------
+# name: (how many, per seconds). Counted per client address (see HELPDESK_TRUSTED_PROXY_COUNT).
+HELPDESK_RATE_LIMITS = {
+    # Tickets submitted by a client that is not signed in.
+    "ticket-submit": (env.int("HELPDESK_SUBMIT_LIMIT", default=10), 15 * 60),
+    # Status lookups that matched no ticket (guessing references or emails).
+    "status-miss": (env.int("HELPDESK_STATUS_MISS_LIMIT", default=10), 15 * 60),
+    # Failed staff sign-ins per username, and per client address across all usernames.
+    "login-username": (env.int("HELPDESK_LOGIN_FAILURES_PER_USER", default=5), 15 * 60),
+    "login-client": (env.int("HELPDESK_LOGIN_FAILURES_PER_CLIENT", default=20), 15 * 60),
+}
+# Behind N reverse proxies that append to X-Forwarded-For, the client is the N-th address from
+# the right. 0 (default): use the connection's address and ignore the header, which anyone can
+# forge. Set it to 1 behind one nginx, or every client shares the proxy's limits.
+HELPDESK_TRUSTED_PROXY_COUNT = env.int("HELPDESK_TRUSTED_PROXY_COUNT", default=0)
 
 # --- I18N ---------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

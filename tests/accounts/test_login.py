@@ -1,0 +1,112 @@
+"""Staff sign-in and sign-out, with throttling of repeated failures."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from accounts.forms import MSG_INVALID_LOGIN
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db(databases="__all__")
+PASSWORD = "correct horse battery staple"
+
+
+def sign_in(client, username, password=PASSWORD, **extra):
+    return client.post(
+        reverse("accounts:login"), {"username": username, "password": password, **extra}
+    )
+
+
+@pytest.fixture
+def limits(settings):
+    settings.HELPDESK_RATE_LIMITS = {
+        **settings.HELPDESK_RATE_LIMITS,
+        "login-username": (3, 900),
+        "login-client": (6, 900),
+    }
+
+
+def test_sign_in_and_out(client, tech):
+    UserFactory(username="pat", departments=[tech])
+    response = sign_in(client, "pat")
+    assert response.status_code == 302 and response["Location"] == reverse("dashboard")
+    assert client.get(reverse("dashboard")).status_code == 200
+    assert client.get(reverse("accounts:logout")).status_code == 405  # sign-out is POST only
+    response = client.post(reverse("accounts:logout"))
+    assert response.status_code == 302
+    assert client.get(reverse("dashboard")).status_code == 302
+
+
+def test_wrong_password_says_so_without_saying_which(client):
+    UserFactory(username="pat")
+    wrong_password = sign_in(client, "pat", "nope")
+    no_such_user = sign_in(client, "nobody", "nope")
+    for response in [wrong_password, no_such_user]:
+        assert response.status_code == 200
+        assert MSG_INVALID_LOGIN in response.content.decode()
+        assert 'value="' in response.content.decode()  # the username typed is kept
+
+
+def test_disabled_account_cannot_sign_in(client):
+    UserFactory(username="gone", is_active=False)
+    response = sign_in(client, "gone")
+    assert response.status_code == 200 and "_auth_user_id" not in client.session
+
+
+def test_next_is_followed_only_within_the_site(client):
+    UserFactory(username="pat")
+    assert sign_in(client, "pat", next="/t/")["Location"] == "/t/"
+    client.post(reverse("accounts:logout"))
+    assert sign_in(client, "pat", next="https://evil.example/")["Location"] == reverse("dashboard")
+
+
+def test_username_is_locked_after_repeated_failures_even_for_the_right_password(client, limits):
+    UserFactory(username="pat")
+    for _ in range(3):
+        assert sign_in(client, "pat", "guess").status_code == 200
+    response = sign_in(client, "PAT", PASSWORD)  # any letter case counts as the same person
+    assert response.status_code == 429
+    assert "Too many failed sign-in attempts" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    # From another address the username is locked too.
+    other = Client(REMOTE_ADDR="198.51.100.20")
+    assert sign_in(other, "pat").status_code == 429
+    # Other people can still sign in.
+    UserFactory(username="sam")
+    assert sign_in(other, "sam").status_code == 302
+
+
+def test_one_client_is_locked_after_failures_across_usernames(client, limits):
+    UserFactory(username="sam")
+    for n in range(6):
+        sign_in(client, f"user{n}", "guess")
+    assert sign_in(client, "sam").status_code == 429
+    assert sign_in(Client(REMOTE_ADDR="198.51.100.21"), "sam").status_code == 302
+
+
+def test_success_forgives_earlier_typos(client, limits):
+    UserFactory(username="pat")
+    for _ in range(2):
+        sign_in(client, "pat", "typo")
+    assert sign_in(client, "pat").status_code == 302
+    client.post(reverse("accounts:logout"))
+    for _ in range(2):
+        sign_in(client, "pat", "typo")
+    assert sign_in(client, "pat").status_code == 302
+
+
+def test_empty_fields_are_not_counted(client, limits):
+    UserFactory(username="pat")
+    for _ in range(5):
+        response = sign_in(client, "pat", "")
+        assert response.status_code == 200
+        assert '<a href="#id_password">' in response.content.decode()
+    assert sign_in(client, "pat").status_code == 302
+
+
+def test_csrf_is_required_for_sign_in():
+    UserFactory(username="pat")
+    response = sign_in(Client(enforce_csrf_checks=True), "pat")
+    assert response.status_code == 403

@@ -1,0 +1,59 @@
+"""How tickets read on a page: history lines for staff and for customers."""
+
+from __future__ import annotations
+
+from django import template
+
+from tickets.models import Status, TicketEvent
+
+register = template.Library()
+Kind = TicketEvent.Kind
+
+
+def _status_label(value: str) -> str:
+    try:
+        return Status(value).label
+    except ValueError:  # a status retired since the event was written
+        return value
+
+
+@register.filter
+def event_summary(event: TicketEvent) -> str:
+    """One line of the staff audit history, e.g. "Status changed from New to Resolved"."""
+    old, new = event.old_value, event.new_value
+    if event.kind == Kind.CREATED:
+        return "Ticket submitted"
+    if event.kind == Kind.STATUS_CHANGED:
+        return f"Status changed from {_status_label(old)} to {_status_label(new)}"
+    if event.kind == Kind.PRIORITY_CHANGED:
+        return f"Priority changed from {old} to {new}"
+    if event.kind == Kind.ASSIGNED:
+        if old and new:
+            return f"Reassigned from {old} to {new}"
+        return f"Assigned to {new}" if new else f"Unassigned (was {old})"
+    if event.kind == Kind.NOTE_ADDED:
+        return "Internal note added"
+    return event.get_kind_display()
+
+
+@register.filter
+def customer_event_summary(event: TicketEvent) -> str:
+    """One line of the history a customer sees: arrival and status changes only."""
+    if event.kind == Kind.CREATED:
+        return "We received your ticket"
+    return f"Status changed to {_status_label(event.new_value)}"
+
+
+STATUS_MEANING = {
+    Status.NEW: "Your ticket is waiting for someone in the team to pick it up.",
+    Status.OPEN: "Someone in the team is working on your ticket.",
+    Status.PENDING: "We are waiting for something (often a reply from you) before we go on.",
+    Status.RESOLVED: "We think this is sorted. If it is not, submit a new ticket quoting "
+    "this reference.",
+    Status.CLOSED: "This ticket is closed.",
+}
+
+
+@register.filter
+def status_meaning(status: str) -> str:
+    return STATUS_MEANING.get(status, "")
