@@ -44,7 +44,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
-# --- Content Security Policy (Django 5.2 has none built in) ----------------------------------------
+# --- Content Security Policy (Django 5.2 has none built in) -----------------------------------
 # Every script and stylesheet is served from static/; nothing inline, nothing from elsewhere.
 CONTENT_SECURITY_POLICY = env.str(
     "DJANGO_CONTENT_SECURITY_POLICY",
