@@ -68,7 +68,8 @@ def test_a_hung_department_does_not_hold_the_report(billing):
 def test_pending_migrations_are_reported(client, tech):
     with connections[tech.alias].cursor() as cursor:
         cursor.execute(
-            "DELETE FROM django_migrations WHERE app = 'tickets' AND name = '0002_seed_ticket_counts'"
+            "DELETE FROM django_migrations "
+            "WHERE app = 'tickets' AND name = '0002_seed_ticket_counts'"
         )
     try:
         response = client.get(reverse("healthz"))
