@@ -1,10 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from departments.views import healthz
+
 admin.site.site_header = "Help desk administration"
 admin.site.site_title = "Help desk admin"
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     # Django's admin (staff users and membership) lives apart from the ticket dashboard.
     path("manage/", admin.site.urls),
     path("accounts/", include("accounts.urls")),

@@ -1,0 +1,85 @@
+"""docker-compose.yml is consistent with itself, with .env.example and with the seed departments.
+
+No Docker engine runs here, so the file is checked as data: what `docker compose config` would
+refuse, and what would make the stack start in the wrong order or without a department.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from departments.config import SEED_DEPARTMENTS
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+STACKS = {
+    "postgres": {"db": "postgres", "migrate": "migrate", "app": "app"},
+    "mariadb": {"db": "mariadb", "migrate": "migrate-mariadb", "app": "app-mariadb"},
+}
+
+
+def env_example_names() -> set[str]:
+    names = set()
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        match = re.match(r"^#?\s?([A-Z][A-Z0-9_]*)=", line)
+        if match:
+            names.add(match.group(1))
+    return names
+
+
+def test_every_variable_compose_reads_is_documented_in_env_example():
+    used = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", (ROOT / "docker-compose.yml").read_text()))
+    assert used, "compose reads no variables?"
+    assert used - env_example_names() == set()
+
+
+@pytest.mark.parametrize("profile", STACKS)
+def test_each_profile_is_a_complete_stack(profile):
+    names = STACKS[profile]
+    for service in names.values():
+        assert SERVICES[service]["profiles"] == [profile]
+    app, migrate, db = (SERVICES[names[k]] for k in ("app", "migrate", "db"))
+    assert "healthcheck" in db and "healthcheck" in app
+    assert db["volumes"], "database data must live in a volume"
+    assert app["depends_on"][names["migrate"]] == {"condition": "service_completed_successfully"}
+    assert app["depends_on"][names["db"]] == {"condition": "service_healthy"}
+    assert migrate["depends_on"][names["db"]] == {"condition": "service_healthy"}
+    assert migrate["restart"] == "no"
+    assert "migrate --noinput" in migrate["command"][-1]
+    assert "migrate_departments --noinput" in migrate["command"][-1]
+    assert app["environment"]["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
+
+
+@pytest.mark.parametrize("profile", STACKS)
+def test_every_seed_department_has_a_database_and_its_own_user(profile):
+    names = STACKS[profile]
+    app_env = SERVICES[names["app"]]["environment"]
+    created = SERVICES[names["db"]]["environment"]["HELPDESK_DEPARTMENTS"].split()
+    assert created == [seed.name.lower() for seed in SEED_DEPARTMENTS]
+    for seed in SEED_DEPARTMENTS:
+        url = app_env[f"{seed.name}_DEPARTMENT_DATABASE_URL"]
+        user = seed.name.lower()
+        assert re.match(rf"^\w+://{user}:\$\{{{seed.name}_DB_PASSWORD\}}@\w+:\d+/{user}$", url)
+    assert SERVICES[names["migrate"]]["environment"] == app_env
+
+
+def test_no_secret_is_committed():
+    for service in SERVICES.values():
+        for key, value in service.get("environment", {}).items():
+            if "PASSWORD" in key or "SECRET" in key:
+                assert str(value).startswith("${"), key
+            for password in re.findall(r"://[^:/@]+:([^@]+)@", str(value)):
+                assert password.startswith("${"), key
+
+
+@pytest.mark.parametrize("script", ["postgres-init.sh", "mariadb-init.sh"])
+def test_init_scripts_are_valid_bash(script):
+    path = ROOT / "config" / "deploy" / script
+    subprocess.run(["bash", "-n", str(path)], check=True)
+    assert path.stat().st_mode & 0o111, "init scripts must be executable"
