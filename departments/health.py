@@ -16,10 +16,16 @@ from functools import cache
 from django.db import connections
 from django.db.migrations.loader import MigrationLoader
 
-from departments.registry import all_departments
+from departments.ops import (
+    DEPARTMENT_APP,
+    DiskMigrations,
+    department_migration_status,
+    describe_error,
+    disk_migrations,
+)
+from departments.registry import Department, all_departments
 
 logger = logging.getLogger(__name__)
-DEPARTMENT_APP = "tickets"
 DEFAULT_BUDGET_SECONDS = 2.0
 
 
@@ -39,16 +45,22 @@ class DatabaseHealth:
 
 
 @cache
-def _migrations_on_disk() -> dict[str, frozenset[str]]:
-    """Migration names per app, read from disk once per process."""
+def _system_migrations_on_disk() -> dict[str, frozenset[str]]:
+    """Migration names per system app, read from disk once per process."""
     loader = MigrationLoader(None, ignore_no_migrations=True)
     names: dict[str, set[str]] = {}
     for app_label, name in loader.disk_migrations:
-        names.setdefault(app_label, set()).add(name)
+        if app_label != DEPARTMENT_APP:
+            names.setdefault(app_label, set()).add(name)
     return {app: frozenset(found) for app, found in names.items()}
 
 
-def _applied(alias: str, apps: set[str]) -> dict[str, set[str]]:
+@cache
+def _department_migrations_on_disk() -> DiskMigrations:
+    return disk_migrations()
+
+
+def _applied(alias: str) -> dict[str, set[str]]:
     connection = connections[alias]
     with connection.cursor() as cursor:
         # A reachable database that was never migrated has no table yet: everything is pending.
@@ -57,49 +69,68 @@ def _applied(alias: str, apps: set[str]) -> dict[str, set[str]]:
         cursor.execute("SELECT app, name FROM django_migrations")
         applied: dict[str, set[str]] = {}
         for app, name in cursor.fetchall():
-            if app in apps:
-                applied.setdefault(app, set()).add(name)
+            applied.setdefault(app, set()).add(name)
         return applied
 
 
-def _check(name: str, label: str, alias: str, apps: set[str]) -> DatabaseHealth:
+def _unreachable(name: str, label: str, alias: str, detail: str) -> DatabaseHealth:
+    # The endpoint is public: the driver's message (hosts, users) goes to the log only.
+    logger.warning(
+        "database health check failed", extra={"department": name, "alias": alias, "error": detail}
+    )
+    return DatabaseHealth(name, label, alias, False, None, None, error="unreachable")
+
+
+def _check_system() -> DatabaseHealth:
+    name, label, alias = "system", "System database", "default"
     started = time.perf_counter()
     try:
-        applied = _applied(alias, apps)
+        applied = _applied(alias)
     except Exception as exc:  # any driver error means "not reachable" to an operator
-        logger.warning(
-            "database health check failed",
-            extra={"department": name, "alias": alias, "error": f"{type(exc).__name__}: {exc}"},
-        )
-        return DatabaseHealth(name, label, alias, False, None, None, error=type(exc).__name__)
+        return _unreachable(name, label, alias, describe_error(exc))
     finally:
         # Worker threads own their connections; leaving them open would leak one per poll.
         connections[alias].close()
     latency = round((time.perf_counter() - started) * 1000, 1)
-    on_disk = _migrations_on_disk()
     pending = sorted(
         f"{app}.{migration}"
-        for app in apps
-        for migration in on_disk.get(app, frozenset()) - applied.get(app, set())
+        for app, names in _system_migrations_on_disk().items()
+        for migration in names - applied.get(app, set())
     )
     return DatabaseHealth(name, label, alias, True, latency, pending)
 
 
-def system_apps() -> set[str]:
-    return {app for app in _migrations_on_disk() if app != DEPARTMENT_APP}
+def _check_department(department: Department) -> DatabaseHealth:
+    started = time.perf_counter()
+    status = department_migration_status(
+        department=department, disk=_department_migrations_on_disk()
+    )
+    if not status.reachable or status.error:
+        return _unreachable(department.slug, department.label, department.alias, status.error)
+    latency = round((time.perf_counter() - started) * 1000, 1)
+    return DatabaseHealth(
+        department.slug,
+        department.label,
+        department.alias,
+        True,
+        latency,
+        [f"{DEPARTMENT_APP}.{name}" for name in status.pending],
+    )
 
 
 def health_report(budget_seconds: float = DEFAULT_BUDGET_SECONDS) -> list[DatabaseHealth]:
     """One entry for the system database, then one per department, in registry order."""
-    targets = [("system", "System database", "default", system_apps())]
-    targets += [(d.slug, d.label, d.alias, {DEPARTMENT_APP}) for d in all_departments()]
+    departments = all_departments()
+    targets = [("system", "System database", "default")]
+    targets += [(d.slug, d.label, d.alias) for d in departments]
     pool = ThreadPoolExecutor(max_workers=min(16, len(targets)), thread_name_prefix="healthz")
-    futures = [pool.submit(_check, *target) for target in targets]
+    futures = [pool.submit(_check_system)]
+    futures += [pool.submit(_check_department, d) for d in departments]
     wait(futures, timeout=budget_seconds)
     # Do not wait for stragglers: a hung connection must not hold up the report.
     pool.shutdown(wait=False, cancel_futures=True)
     report = []
-    for (name, label, alias, _apps), future in zip(targets, futures, strict=True):
+    for (name, label, alias), future in zip(targets, futures, strict=True):
         if future.done() and not future.cancelled():
             report.append(future.result())
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from unittest import mock
 
@@ -10,13 +11,14 @@ from django.db import OperationalError, connections
 from django.urls import reverse
 
 from departments import health
+from departments.ops import MigrationStatus
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 
 def test_all_healthy_is_200_with_every_department(client, departments):
     response = client.get(reverse("healthz"))
-    assert response.status_code == 200
+    assert response.status_code == 200, response.content
     body = response.json()
     assert body["status"] == "ok"
     assert body["system"]["reachable"] is True and body["system"]["pending_migrations"] == []
@@ -29,36 +31,45 @@ def test_all_healthy_is_200_with_every_department(client, departments):
 
 
 def test_an_unreachable_department_is_503_and_named(client, billing):
-    real = health._applied
+    real = health.department_migration_status
 
-    def flaky(alias, apps):
-        if alias == billing.alias:
-            raise OperationalError("could not connect to server")
-        return real(alias, apps)
+    def flaky(*, department, disk):
+        if department == billing:
+            return MigrationStatus(department, "postgresql", reachable=False, error="refused")
+        return real(department=department, disk=disk)
 
-    with mock.patch.object(health, "_applied", side_effect=flaky):
+    with mock.patch.object(health, "department_migration_status", side_effect=flaky):
         response = client.get(reverse("healthz"))
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "degraded"
     by_name = {d["name"]: d for d in body["departments"]}
     assert by_name["account-billing"]["reachable"] is False
-    assert by_name["account-billing"]["error"] == "OperationalError"
+    assert by_name["account-billing"]["error"] == "unreachable"
     assert all(d["reachable"] for name, d in by_name.items() if name != "account-billing")
 
 
 def test_a_hung_department_does_not_hold_the_report(billing):
-    real = health._applied
+    real = health._check_department
+    release = threading.Event()
+    finished = threading.Event()
 
-    def slow(alias, apps):
-        if alias == billing.alias:
-            time.sleep(1.5)
-        return real(alias, apps)
+    def hung(department):
+        if department != billing:
+            return real(department)
+        release.wait(5)
+        finished.set()
+        return health.DatabaseHealth("late", "late", department.alias, True, 1.0, [])
 
     started = time.perf_counter()
-    with mock.patch.object(health, "_applied", side_effect=slow):
-        report = health.health_report(budget_seconds=0.5)
-    assert time.perf_counter() - started < 1.4
+    try:
+        with mock.patch.object(health, "_check_department", side_effect=hung):
+            report = health.health_report(budget_seconds=0.5)
+        elapsed = time.perf_counter() - started
+    finally:
+        release.set()
+        finished.wait(5)  # let the straggler end inside this test, not during another
+    assert elapsed < 1.5
     by_name = {entry.name: entry for entry in report}
     assert by_name["account-billing"].error == "timeout"
     assert by_name["technical-issues"].ok
@@ -83,3 +94,18 @@ def test_pending_migrations_are_reported(client, tech):
                 "INSERT INTO django_migrations (app, name, applied) "
                 "VALUES ('tickets', '0002_seed_ticket_counts', CURRENT_TIMESTAMP)"
             )
+
+
+def test_an_unreachable_system_database_is_503(client):
+    real = health._applied
+
+    def flaky(alias):
+        if alias == "default":
+            raise OperationalError("password=hunter2 connection refused")
+        return real(alias)
+
+    with mock.patch.object(health, "_applied", side_effect=flaky):
+        response = client.get(reverse("healthz"))
+    assert response.status_code == 503
+    assert response.json()["system"]["reachable"] is False
+    assert b"hunter2" not in response.content
