@@ -18,6 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,6 +281,8 @@ def prepare(env: dict[str, str]) -> None:
     for args in (
         ("migrate", "--noinput"),
         ("createcachetable",),
+        # Production serves hashed static names from a manifest that collectstatic writes.
+        ("collectstatic", "--noinput", "--verbosity=0"),
         ("migrate_departments", "--noinput"),
     ):
         result = manage(env, *args)
@@ -287,3 +290,48 @@ def prepare(env: dict[str, str]) -> None:
             raise RuntimeError(
                 f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}"
             )
+
+
+def references_by_department(urls: dict[str, str]) -> dict[str, Counter]:
+    """Every ticket reference in each department database (by env name), with multiplicity."""
+    import psycopg
+
+    found: dict[str, Counter] = {}
+    for name, url in urls.items():
+        if name == "SYSTEM":
+            continue
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            rows = conn.execute("SELECT reference FROM tickets_ticket").fetchall()
+        found[name] = Counter(row[0] for row in rows)
+    return found
+
+
+def verify_acknowledged(urls: dict[str, str], acknowledged: dict[str, str]) -> dict[str, int]:
+    """Check every acknowledged ticket exists exactly once, in its own department only.
+
+    ``acknowledged`` maps reference -> department slug. Returns counts of what was found wrong.
+    """
+    stored = references_by_department(urls)
+    slug_of = {name: name.lower().replace("_", "-") for name in stored}
+    problems = {"lost": 0, "duplicated": 0, "wrong_department": 0}
+    for reference, slug in acknowledged.items():
+        homes = [name for name, refs in stored.items() if reference in refs]
+        if not homes:
+            problems["lost"] += 1
+            continue
+        if len(homes) > 1 or any(stored[name][reference] > 1 for name in homes):
+            problems["duplicated"] += 1
+        if [slug_of[name] for name in homes] != [slug]:
+            problems["wrong_department"] += 1
+    return problems
+
+
+def create_superadmin(env: dict[str, str], username: str, password: str) -> None:
+    code = (
+        "from accounts.models import User; "
+        f"User.objects.filter(username={username!r}).exists() or "
+        f"User.objects.create_superuser({username!r}, 'load@example.com', {password!r})"
+    )
+    result = manage(env, "shell", "--verbosity=0", "-c", code)
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr)

@@ -1,0 +1,109 @@
+#!/usr/bin/env python
+"""Load test: a mixed workload against gunicorn + PostgreSQL on loopback, then a data audit.
+
+    .venv/bin/python bench/load.py [--seconds 60] [--budget 60000] [--threads 12] [--workers 4]
+
+Creates scratch PostgreSQL databases (system + five departments, dropped afterwards), serves the
+app with production settings under gunicorn, runs ticket submissions, dashboard pages and ticket
+updates concurrently for a fixed time and request budget, prints throughput and p50/p95/p99 per
+kind of request, then checks that every acknowledged ticket exists exactly once in the right
+department database. Targets (issue 6): zero errors, zero lost or duplicated tickets,
+>= 300 submissions/s and >= 200 dashboard pages/s on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
+
+from tests.support.loadgen import Workload
+from tests.support.stack import (
+    MAIN_PG_PORT,
+    SEED_NAMES,
+    AppServer,
+    base_environment,
+    create_superadmin,
+    prepare,
+    scratch_databases,
+    verify_acknowledged,
+)
+
+
+def print_table(rows: list[dict], elapsed: float) -> None:
+    print(f"\nelapsed {elapsed:.1f} s")
+    header = ("kind", "requests", "per s", "p50 ms", "p95 ms", "p99 ms")
+    print(f"{header[0]:<10} " + " ".join(f"{h:>8}" for h in header[1:]) + "  statuses")
+    for row in rows:
+        print(
+            f"{row['kind']:<10} {row['requests']:>9} {row['per_second']:>8.1f} "
+            f"{row['p50_ms']:>8.1f} {row['p95_ms']:>8.1f} {row['p99_ms']:>8.1f}  {row['statuses']}"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--budget", type=int, default=60_000, help="total requests at most")
+    parser.add_argument("--threads", type=int, default=12, help="concurrent simulated browsers")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--gunicorn-threads", type=int, default=2)
+    parser.add_argument("--json", action="store_true", help="print the result as JSON too")
+    args = parser.parse_args()
+
+    password = secrets.token_urlsafe(16)
+    with scratch_databases(MAIN_PG_PORT, ["SYSTEM", *SEED_NAMES]) as urls:
+        # One client address sends everything here, so the per-client submission limit is
+        # lifted for the run; everything else is production configuration.
+        env = base_environment(urls, HELPDESK_SUBMIT_LIMIT="1000000000")
+        prepare(env)
+        create_superadmin(env, "loadadmin", password)
+        server = AppServer(env, workers=args.workers, threads=args.gunicorn_threads)
+        with server:
+            workload = Workload(
+                base_url=server.url,
+                departments=[name.lower().replace("_", "-") for name in SEED_NAMES],
+                admin_username="loadadmin",
+                admin_password=password,
+                threads=args.threads,
+                seconds=args.seconds,
+                budget=args.budget,
+            )
+            elapsed = workload.run()
+        rows = workload.outcomes.summary(elapsed)
+        problems = verify_acknowledged(urls, workload.outcomes.acknowledged)
+
+    print(
+        f"gunicorn workers={args.workers} threads={args.gunicorn_threads}; "
+        f"client threads={args.threads}; cores={os.cpu_count()}"
+    )
+    print_table(rows, elapsed)
+    errors = len(workload.outcomes.failures) + sum(
+        count
+        for row in rows
+        for status, count in row["statuses"].items()
+        if status == 0 or status >= 500
+    )
+    by_kind = {row["kind"]: row for row in rows}
+    print(f"\nacknowledged tickets: {len(workload.outcomes.acknowledged)}")
+    print(f"audit: {problems}")
+    print(f"errors (5xx or no answer): {errors}; worker failures: {workload.outcomes.failures[:5]}")
+    submit_rate = by_kind.get("submit", {}).get("per_second", 0)
+    dash_rate = by_kind.get("dashboard", {}).get("per_second", 0)
+    print(
+        f"targets: submissions/s {submit_rate:.0f} (>= 300: {submit_rate >= 300}), "
+        f"dashboard pages/s {dash_rate:.0f} (>= 200: {dash_rate >= 200}), "
+        f"zero errors: {errors == 0}, zero lost/duplicated: {not any(problems.values())}"
+    )
+    if args.json:
+        print(json.dumps({"rows": rows, "problems": problems, "errors": errors}))
+    return 0 if errors == 0 and not any(problems.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
