@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -219,6 +220,9 @@ class AppServer:
     threads: int = 4
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    # A file, not a pipe: nobody drains a pipe while the load runs, and once its buffer is full
+    # every worker blocks on its next log line.
+    log: Path = field(default_factory=lambda: Path(tempfile.mkstemp(prefix="gunicorn-")[1]))
 
     @property
     def url(self) -> str:
@@ -245,13 +249,12 @@ class AppServer:
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+            stderr=self.log.open("w"),
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.process.stderr.read()[-2000:]}")
+                raise RuntimeError(f"gunicorn exited: {self.log_tail()}")
             try:
                 urllib.request.urlopen(f"{self.url}/healthz", timeout=2)
                 return self
@@ -260,6 +263,9 @@ class AppServer:
             except OSError:
                 time.sleep(0.2)
         raise RuntimeError("gunicorn did not start in time")
+
+    def log_tail(self, size: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-size:]
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
