@@ -34,11 +34,14 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connections
 
+from departments.config import postgres_schema
 from departments.registry import Department, all_departments
 from tickets.models import Status, Ticket, TicketCount
 
 logger = logging.getLogger(__name__)
 
+# Past this many rows, a page is found from narrow rows first and then read by keyset.
+DEEP_OFFSET = 200
 # Counts beyond the maintained (status, priority) columns stop counting here: "10,000+".
 COUNT_CAP = 10_000
 TICKET_TABLE = Ticket._meta.db_table
@@ -453,6 +456,7 @@ def _arm_sql(
     limit: int,
     cursor_key: tuple | None,
     with_weight: bool,
+    narrow: bool = False,
 ) -> tuple[str, list[Any]] | None:
     base = _filter_sql(query, arm.department, dialect)
     if base is None:
@@ -476,6 +480,10 @@ def _arm_sql(
     if not (key.unique and arm.partition.column):
         order.append(f"id {direction}")
     columns = ", ".join(SELECT_COLUMNS)
+    if narrow:
+        # Only what locates a row (an index-only scan where the index covers it).
+        sort_column = key.column if key.column and key.column != "id" else None
+        columns = "id" + (f", {sort_column}" if sort_column else "")
     weight = ""
     if with_weight:
         weight = f", WEIGHT_STRING({arm.partition.column}) AS w" if arm.partition.column else ""
@@ -551,13 +559,6 @@ class _Group:
         if self.vendor == "mysql":
             return ""  # on its own connection, its own database is the default
         return self.prefixes[index]
-
-
-def postgres_schema(config: dict[str, Any]) -> str | None:
-    """The schema a PostgreSQL department lives in (``-c search_path=...`` in OPTIONS)."""
-    options = str(config.get("OPTIONS", {}).get("options", ""))
-    match = re.search(r"(?:-c\s*|--)search_path=([A-Za-z_][A-Za-z0-9_$]*)", options)
-    return match.group(1) if match else None
 
 
 def _server_key(config: dict[str, Any]) -> tuple:
@@ -797,6 +798,7 @@ class _Read:
     want_rows: bool
     want_count: bool
     merge: bool  # results of several groups are merged in Python
+    narrow: bool = False  # rows carry only (p, d, id, sort value): to find a deep position
 
 
 @dataclass
@@ -853,7 +855,14 @@ def _run_statements(runner: _Runner, group: _Group, read: _Read, arm_numbers) ->
             for partition in _partitions(read.query, department):
                 arm = _Arm(department, partition, arm_numbers[department.slug])
                 built = _arm_sql(
-                    arm, read.query, dialect, prefix, read.limit, read.cursor_key, with_weight
+                    arm,
+                    read.query,
+                    dialect,
+                    prefix,
+                    read.limit,
+                    read.cursor_key,
+                    with_weight,
+                    narrow=read.narrow,
                 )
                 if built is None:
                     continue
@@ -922,14 +931,19 @@ def run(
         want_count=count,
         merge=len(groups) > 1,
     )
+    if want_rows and after is None and offset > DEEP_OFFSET:
+        # A deep page: find the row just before it from narrow (index-only) rows, then read
+        # the page after it by keyset, so full rows are fetched for one page only.
+        located = _locate(query, offset - 1, groups, arm_numbers, result, count=count)
+        if located is not None:
+            page = run(query, limit=limit, after=located, single_statement=single_statement)
+            result.rows, result.has_more = page.rows, page.has_more
+            for department in page.unavailable:
+                if department not in result.unavailable:
+                    result.unavailable.append(department)
+        return result
     outcomes = _run_groups(groups, read, arm_numbers, result)
-    if count:
-        total, exact = 0, True
-        for outcome in outcomes:
-            for value, is_exact in outcome.counts:
-                total += value
-                exact = exact and (is_exact or value <= COUNT_CAP)
-        result.count = Count(total, exact)
+    _add_counts(result, outcomes, count)
     if want_rows:
         merged = any(outcome.merged for outcome in outcomes)
         stream = _merge(query, [o for o in outcomes if o.rows]) if merged else None
@@ -943,10 +957,67 @@ def run(
     return result
 
 
-def _merge(query: TicketQuery, outcomes: list[_Outcome]) -> Iterator[tuple]:
+def _add_counts(result: Result, outcomes: list[_Outcome], count: bool) -> None:
+    if count:
+        total, exact = 0, True
+        for outcome in outcomes:
+            for value, is_exact in outcome.counts:
+                total += value
+                exact = exact and (is_exact or value <= COUNT_CAP)
+        result.count = Count(total, exact)
+
+
+def _locate(
+    query: TicketQuery,
+    position: int,
+    groups: list[_Group],
+    arm_numbers: dict[str, int],
+    result: Result,
+    *,
+    count: bool,
+) -> Cursor | None:
+    """The cursor of the row at ``position`` (0-based) in query order, read narrowly."""
+    read = _Read(
+        query=query,
+        limit=position + 1,
+        offset=position,
+        cursor_key=None,
+        want_rows=True,
+        want_count=count,
+        merge=len(groups) > 1,
+        narrow=True,
+    )
+    outcomes = _run_groups(groups, read, arm_numbers, result)
+    _add_counts(result, outcomes, count)
+    if any(outcome.merged for outcome in outcomes):
+        stream = _merge(query, [o for o in outcomes if o.rows], narrow=True)
+        found = list(itertools.islice(stream, position, position + 1))
+    else:
+        found = outcomes[0].rows[:1] if outcomes else []
+    if not found:
+        return None
+    raw = found[0]
+    key = SORT_KEYS[query.sort]
+    slug = {rank: slug for slug, rank in arm_numbers.items()}[raw[1]]
+    if key.kind == "status":
+        value: Any = STATUS_ORDER[raw[0]]
+    elif key.column is None:
+        value = None
+    else:
+        value = raw[3]
+        if key.kind == "datetime":
+            value = _as_datetime(value)
+        elif key.kind in {"int", "nullable_int"} and value is not None:
+            value = int(value)
+    return Cursor(query.sort, query.descending, slug, int(raw[2]), value)
+
+
+def _merge(query: TicketQuery, outcomes: list[_Outcome], narrow: bool = False) -> Iterator[tuple]:
     """k-way merge of per-group streams already sorted by (rank, value, department, id)."""
     kind = SORT_KEYS[query.sort].kind
     index = _key_index(query)
+    if narrow and index is not None:
+        index = 3  # narrow rows are (p, d, id, value)
     # MariaDB collations are not Python's string order: merge on its own sort weights.
     weighted = bool(outcomes) and all(o.weighted for o in outcomes)
 

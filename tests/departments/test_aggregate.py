@@ -200,3 +200,25 @@ def test_sqlite_attach_limit_chunks_groups(monkeypatch, settings):
     query = TicketQuery(tuple(all_departments()), sort="customer")
     expected = expected_ids(reference_order(all_rows(), "customer", True))
     assert ids(run(query, limit=500).rows) == expected
+
+
+@pytest.mark.parametrize("single_statement", MODES)
+def test_deep_offsets_locate_the_page_narrowly_then_read_by_keyset(single_statement, monkeypatch):
+    monkeypatch.setattr(aggregate, "DEEP_OFFSET", 3)
+    departments = all_departments()
+    everything = all_rows()
+    for sort in SORT_KEYS:
+        for descending, filters in ((False, TicketFilters()), (True, TicketFilters(search="a"))):
+            query = TicketQuery(tuple(departments), filters, sort, descending)
+            expected = expected_ids(
+                reference_order(
+                    reference_filter(everything, filters, departments), sort, descending
+                )
+            )
+            for offset in (4, 17, len(expected) - 5, len(expected) + 3):
+                page = run(
+                    query, limit=6, offset=offset, count=True, single_statement=single_statement
+                )
+                assert ids(page.rows) == expected[offset : offset + 6], (sort, descending, offset)
+                assert page.has_more == (offset + 6 < len(expected))
+                assert page.count.value == len(expected)
