@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import warnings
 import secrets
 import statistics
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent

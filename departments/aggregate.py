@@ -36,7 +36,7 @@ from django.db import DatabaseError, connections
 
 from departments.config import postgres_schema
 from departments.registry import Department, all_departments
-from tickets.models import Status, Ticket, TicketCount
+from tickets.models import Priority, Status, Ticket, TicketCount
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +157,10 @@ class TicketRow:
     @property
     def status_label(self) -> str:
         return Status(self.status).label
+
+    @property
+    def priority_label(self) -> str:
+        return Priority(self.priority).label
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,7 @@ def _export_row(table: TicketTable, row: TicketRow, names: dict[int, str]) -> li
         row.customer_name,
         row.customer_email,
         row.status_label,
-        table.value_priority(row.priority),
+        row.priority_label,
         names.get(row.assignee_id, "") if row.assignee_id is not None else "",
         timezone.localtime(row.created_at).strftime("%Y-%m-%d %H:%M"),
         timezone.localtime(row.updated_at).strftime("%Y-%m-%d %H:%M"),

@@ -201,7 +201,9 @@ def test_postgres_departments_may_be_schemas_of_one_database():
         {
             "SALES_DEPARTMENT_DATABASE_URL": "postgres://db/shared",
             "SALES_DEPARTMENT_SCHEMA": "sales",
-            "SUPPORT_DEPARTMENT_DATABASE_URL": "postgres://db/shared?options=-c search_path=support",
+            "SUPPORT_DEPARTMENT_DATABASE_URL": (
+                "postgres://db/shared?options=-c search_path=support"
+            ),
         }
     ).databases
     assert postgres_schema(databases["sales_department"]) == "sales"
