@@ -15,9 +15,22 @@ from tickets.selectors import ticket_counts
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
 
+def index_names(department) -> set[str]:
+    from django.db import connections
+
+    connection = connections[department.alias]
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, Ticket._meta.db_table)
+    return {name for name, info in constraints.items() if info["index"]}
+
+
 def test_seed_adds_tickets_events_and_exact_counts(departments, capsys):
     admin = SuperadminFactory()
+    indexes_before = {d.slug: index_names(d) for d in departments}
     call_command("seed_departments", tickets=503, seed=7, batch_size=40)
+    # Indexes dropped for the bulk load into empty tables are all back.
+    assert {d.slug: index_names(d) for d in departments} == indexes_before
+    assert "ticket_created_idx" in indexes_before[departments[0].slug]
     out = capsys.readouterr().out
     assert "503 tickets in" in out
     total = 0
