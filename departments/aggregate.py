@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import heapq
 import itertools
 import json
@@ -301,7 +302,7 @@ def _partitions(query: TicketQuery, department: Department) -> list[_Partition]:
 
 
 def _cursor_rank(cursor: Cursor) -> tuple[int, Any, int, int]:
-    """(partition rank, value, department rank, id) of a cursor, matching ``_row_key``."""
+    """(partition rank, value, department rank, id) of a cursor, as rows are merged."""
     kind = SORT_KEYS[cursor.sort].kind
     department_rank = _department_ranks()[cursor.department]
     if kind == "status":
@@ -342,13 +343,6 @@ class _Dialect:
     def adapt(self, value: Any) -> Any:
         if isinstance(value, datetime):
             return self.ops.adapt_datetimefield_value(value)
-        return value
-
-    def to_datetime(self, value: Any) -> datetime:
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
         return value
 
 
@@ -624,6 +618,7 @@ def plan_groups(
     return groups
 
 
+@functools.cache
 def _sqlite_attach_limit() -> int:
     probe = sqlite3.connect(":memory:")
     try:
