@@ -19,6 +19,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 ALIAS_SUFFIX = "_department"
 URL_VARIABLE = re.compile(r"^(?P<name>[A-Z][A-Z0-9_]*?)_DEPARTMENT_DATABASE_URL$")
+SCHEMA_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_SEARCH_PATH = re.compile(r"(?:-c\s*|--)search_path=([A-Za-z_][A-Za-z0-9_$]*)")
 CODE_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,5}$")
 
 
@@ -102,6 +104,19 @@ def tune_connection(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def postgres_schema(config: Mapping[str, Any]) -> str | None:
+    """The schema a PostgreSQL department lives in: ``-c search_path=<schema>`` in OPTIONS.
+
+    Departments that are schemas of one database share it; the dashboard reads them with one
+    statement. ``<NAME>_DEPARTMENT_SCHEMA`` (or ``?options=-c search_path=<schema>`` on the URL)
+    sets it.
+    """
+    if not str(config.get("ENGINE", "")).endswith(("postgresql", "postgis")):
+        return None
+    match = _SEARCH_PATH.search(str((config.get("OPTIONS") or {}).get("options", "")))
+    return match.group(1) if match else None
+
+
 def _database_identity(config: Mapping[str, Any]) -> tuple[str, ...]:
     engine = config.get("ENGINE", "")
     name = str(config.get("NAME", ""))
@@ -112,7 +127,9 @@ def _database_identity(config: Mapping[str, Any]) -> tuple[str, ...]:
     host = config.get("HOST") or "localhost"
     if host in {"127.0.0.1", "::1"}:
         host = "localhost"
-    return (engine, str(host), str(config.get("PORT") or ""), name)
+    # Two departments may share a PostgreSQL database in different schemas.
+    schema = postgres_schema(config) or ""
+    return (engine, str(host), str(config.get("PORT") or ""), name, schema)
 
 
 @dataclass(frozen=True)
@@ -165,6 +182,21 @@ def department_databases(
                 "ENGINE": "django.db.backends.sqlite3",
                 "NAME": str(embedded_dir / f"{name.lower()}.sqlite3"),
             }
+        schema_variable = f"{name}_DEPARTMENT_SCHEMA"
+        schema = environ_.get(schema_variable, "").strip()
+        if schema:
+            if not config["ENGINE"].endswith("postgresql"):
+                raise DepartmentConfigError(
+                    f"{schema_variable}: schemas are a PostgreSQL feature; "
+                    f"{url_variable} is not a PostgreSQL URL."
+                )
+            if not SCHEMA_PATTERN.match(schema):
+                raise DepartmentConfigError(
+                    f"{schema_variable}: {schema!r} is not a valid schema name "
+                    f"(letters, digits and underscores, starting with a letter)."
+                )
+            options = config.setdefault("OPTIONS", {})
+            options["options"] = f"{options.get('options', '')} -c search_path={schema}".strip()
         seed = _SEEDS_BY_NAME.get(name)
         label = environ_.get(f"{name}_DEPARTMENT_LABEL", "").strip() or (
             seed.label if seed else derive_label(name)

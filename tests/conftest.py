@@ -59,3 +59,25 @@ def database_down(tmp_path):
             connections[alias] = original
 
     return take_down
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_dashboard_workers(django_db_setup):
+    """The dashboard's worker threads hold connections; close them before test DBs are dropped."""
+    yield
+    from departments.aggregate import shutdown_workers
+
+    shutdown_workers()
+
+
+@pytest.fixture(scope="module")
+def dashboard_tickets(django_db_setup, django_db_blocker):
+    """A committed set of tickets with many ties, removed after the module (see dashboard_data)."""
+    from tests.dashboard_data import clear_tickets, make_tickets
+
+    with django_db_blocker.unblock():
+        clear_tickets()
+        made = make_tickets()
+    yield made
+    with django_db_blocker.unblock():
+        clear_tickets()

@@ -68,6 +68,10 @@ class Ticket(models.Model):
             models.Index(fields=["customer_email", "id"], name="ticket_email_idx"),
             models.Index(fields=["customer_name", "id"], name="ticket_customer_idx"),
             models.Index(fields=["subject", "id"], name="ticket_subject_idx"),
+            # The dashboard reads status, priority and assignee sorts as (value, id) ranges.
+            models.Index(fields=["status", "id"], name="ticket_status_id_idx"),
+            models.Index(fields=["priority", "id"], name="ticket_priority_id_idx"),
+            models.Index(fields=["assignee_id", "id"], name="ticket_assignee_id_idx"),
         ]
 
     def __str__(self) -> str:

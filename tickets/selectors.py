@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from django.db import DatabaseError
-
 from departments.registry import Department
-from tickets.models import AdminNote, Status, Ticket, TicketCount, TicketEvent
+from tickets.models import AdminNote, Ticket, TicketCount, TicketEvent
 from tickets.references import InvalidReference, department_for_reference
 
 logger = logging.getLogger(__name__)
@@ -29,38 +27,6 @@ def ticket_counts(department: Department) -> dict[tuple[str, int], int]:
     return {
         (row.status, row.priority): row.count for row in TicketCount.objects.using(department.alias)
     }
-
-
-@dataclass(frozen=True)
-class DepartmentSummary:
-    department: Department
-    by_status: dict[str, int] | None  # None: the database could not be reached
-    error: str = ""
-
-    @property
-    def total(self) -> int:
-        return sum((self.by_status or {}).values())
-
-
-def department_overview(departments: list[Department]) -> list[DepartmentSummary]:
-    """Ticket totals by status per department, from the maintained counts (a few rows each).
-
-    A department whose database fails is reported as unavailable; the others still show.
-    """
-    summaries = []
-    for department in departments:
-        try:
-            by_status = dict.fromkeys(Status.values, 0)
-            for (status, _priority), count in ticket_counts(department).items():
-                by_status[status] = by_status.get(status, 0) + count
-        except DatabaseError as exc:
-            logger.warning(
-                "department unavailable", extra={"department": department.slug, "error": str(exc)}
-            )
-            summaries.append(DepartmentSummary(department, None, error=type(exc).__name__))
-        else:
-            summaries.append(DepartmentSummary(department, by_status))
-    return summaries
 
 
 def ticket_find_for_customer(*, reference: str, email: str) -> tuple[Department, Ticket] | None:

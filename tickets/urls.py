@@ -17,4 +17,5 @@ urlpatterns = [
         views.ticket_detail,
         name="ticket_detail",
     ),
+    path("dashboard/export.csv", views.dashboard_export, name="dashboard_export"),
 ]

@@ -139,8 +139,13 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-# --- Tables -------------------------------------------------------------------------------------
+# --- Tables and the dashboard -------------------------------------------------------------------
 DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"
+# Seconds one department may take before the dashboard shows the others without it (also the
+# statement timeout of the dashboard's PostgreSQL/MariaDB connections).
+DASHBOARD_DEPARTMENT_TIMEOUT = env.float("HELPDESK_DEPARTMENT_TIMEOUT", default=2.0)
+# Threads reading departments concurrently; each keeps its own database connections.
+DASHBOARD_WORKERS = env.int("HELPDESK_DASHBOARD_WORKERS", default=8)
 
 # --- Logging ------------------------------------------------------------------------------------
 LOGGING = {

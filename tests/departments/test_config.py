@@ -192,3 +192,53 @@ def test_a_sqlite_department_on_the_system_file_is_refused(tmp_path):
 def test_derived_names(name, label, code):
     assert derive_label(name) == label
     assert derive_code(name) == code
+
+
+def test_postgres_departments_may_be_schemas_of_one_database():
+    from departments.config import postgres_schema
+
+    databases = discover(
+        {
+            "SALES_DEPARTMENT_DATABASE_URL": "postgres://db/shared",
+            "SALES_DEPARTMENT_SCHEMA": "sales",
+            "SUPPORT_DEPARTMENT_DATABASE_URL": (
+                "postgres://db/shared?options=-c search_path=support"
+            ),
+        }
+    ).databases
+    assert postgres_schema(databases["sales_department"]) == "sales"
+    assert postgres_schema(databases["support_department"]) == "support"
+    assert databases["sales_department"]["OPTIONS"]["options"] == "-c search_path=sales"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {
+                "SALES_DEPARTMENT_DATABASE_URL": "mysql://db/sales",
+                "SALES_DEPARTMENT_SCHEMA": "sales",
+            },
+            r"^SALES_DEPARTMENT_SCHEMA: schemas are a PostgreSQL feature",
+        ),
+        (
+            {
+                "SALES_DEPARTMENT_DATABASE_URL": "postgres://db/shared",
+                "SALES_DEPARTMENT_SCHEMA": "sales; drop",
+            },
+            r"^SALES_DEPARTMENT_SCHEMA: 'sales; drop' is not a valid schema name",
+        ),
+        (
+            {
+                "SALES_DEPARTMENT_DATABASE_URL": "postgres://db/shared",
+                "SALES_DEPARTMENT_SCHEMA": "same",
+                "SUPPORT_DEPARTMENT_DATABASE_URL": "postgres://db/shared",
+                "SUPPORT_DEPARTMENT_SCHEMA": "same",
+            },
+            r"^SUPPORT_DEPARTMENT_DATABASE_URL points at the same database as SALES_",
+        ),
+    ],
+)
+def test_bad_schema_configuration(environ, message):
+    with pytest.raises(DepartmentConfigError, match=message):
+        discover(environ)

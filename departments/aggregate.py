@@ -1,0 +1,1125 @@
+"""The cross-department ticket engine: one sorted, filtered, paginated view over many databases.
+
+A query names departments, filters, a whitelisted sort key and a direction; the order always ends
+in the unique tiebreaker (department, id). Departments that one SQL statement can reach are read
+with ONE ``UNION ALL`` statement whose arms each carry their own WHERE, ORDER BY and LIMIT
+(SQLite files ATTACHed to one connection, MySQL/MariaDB databases on one server as ``db.table``,
+PostgreSQL schemas of one database). Departments no statement can share (separate servers,
+separate PostgreSQL databases) are read concurrently on worker threads and k-way merged.
+
+Every value that comes from a user is a bound parameter. A department that fails or exceeds its
+timeout is left out of the result and reported in ``unavailable``; the others are still returned.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import heapq
+import itertools
+import json
+import logging
+import queue
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connections
+
+from departments.config import postgres_schema
+from departments.registry import Department, all_departments
+from tickets.models import Priority, Status, Ticket, TicketCount
+
+logger = logging.getLogger(__name__)
+
+# Past this many rows, a page is found from narrow rows first and then read by keyset.
+DEEP_OFFSET = 200
+# Counts beyond the maintained (status, priority) columns stop counting here: "10,000+".
+COUNT_CAP = 10_000
+TICKET_TABLE = Ticket._meta.db_table
+COUNT_TABLE = TicketCount._meta.db_table
+STATUS_ORDER = tuple(Status.values)  # the workflow order: new, open, pending, resolved, closed
+_EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_REFERENCE_BODY = re.compile(r"^[23456789ABCDEFGHJKMNPQRSTWXYZ]{6}$")
+
+
+# --- What can be asked ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """A whitelisted sort: the column it orders by and how values are typed."""
+
+    name: str
+    column: str | None  # None: the order comes from per-arm constants only (department, status)
+    kind: str = "text"  # text | int | datetime | status | department | nullable_int
+    unique: bool = False  # the column alone is unique within a department
+
+
+SORT_KEYS: dict[str, SortKey] = {
+    key.name: key
+    for key in (
+        SortKey("created", "created_at", "datetime"),
+        SortKey("updated", "updated_at", "datetime"),
+        SortKey("reference", "reference", "text", unique=True),
+        SortKey("subject", "subject", "text"),
+        SortKey("customer", "customer_name", "text"),
+        SortKey("email", "customer_email", "text"),
+        SortKey("priority", "priority", "int"),
+        # Unassigned tickets sort before assigned ones (by staff id) in ascending order.
+        SortKey("assignee", "assignee_id", "nullable_int"),
+        # Workflow order (new .. closed), not alphabetical: one arm per status.
+        SortKey("status", None, "status"),
+        # By department name: one arm per department, so its order is free.
+        SortKey("department", None, "department"),
+    )
+}
+DEFAULT_SORT = "created"
+
+SELECT_COLUMNS = (
+    "id",
+    "reference",
+    "customer_name",
+    "customer_email",
+    "subject",
+    "status",
+    "priority",
+    "assignee_id",
+    "created_at",
+    "updated_at",
+)
+
+
+@dataclass(frozen=True)
+class TicketFilters:
+    """Row filters; every value ends up as a bound parameter."""
+
+    statuses: tuple[str, ...] = ()
+    priorities: tuple[int, ...] = ()
+    assignee_id: int | None = None
+    unassigned: bool = False
+    created_from: datetime | None = None  # inclusive, aware
+    created_before: datetime | None = None  # exclusive, aware
+    search: str = ""
+
+    @property
+    def countable(self) -> bool:
+        """True when the maintained (status, priority) counts answer exactly."""
+        return not (
+            self.assignee_id is not None
+            or self.unassigned
+            or self.created_from
+            or self.created_before
+            or self.search
+        )
+
+
+@dataclass(frozen=True)
+class TicketQuery:
+    departments: tuple[Department, ...]
+    filters: TicketFilters = field(default_factory=TicketFilters)
+    sort: str = DEFAULT_SORT
+    descending: bool = True
+
+    def __post_init__(self) -> None:
+        if self.sort not in SORT_KEYS:
+            raise ValueError(f"unknown sort key {self.sort!r}")
+        unknown = set(self.filters.statuses) - set(STATUS_ORDER)
+        if unknown:
+            raise ValueError(f"unknown status {sorted(unknown)!r}")
+
+    def reversed(self) -> TicketQuery:
+        return replace(self, descending=not self.descending)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRow:
+    department: Department
+    id: int
+    reference: str
+    customer_name: str
+    customer_email: str
+    subject: str
+    status: str
+    priority: int
+    assignee_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def status_label(self) -> str:
+        return Status(self.status).label
+
+    @property
+    def priority_label(self) -> str:
+        return Priority(self.priority).label
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position between two rows: the sort key of the row it follows (keyset pagination)."""
+
+    sort: str
+    descending: bool
+    department: str  # slug
+    id: int
+    value: Any  # the row's sort-column value (None for department sort)
+
+    @classmethod
+    def for_row(cls, row: TicketRow, query: TicketQuery) -> Cursor:
+        key = SORT_KEYS[query.sort]
+        if key.kind == "status":
+            value: Any = row.status
+        elif key.column is None:
+            value = None
+        else:
+            value = getattr(row, key.column)
+        return cls(query.sort, query.descending, row.department.slug, row.id, value)
+
+    def encode(self) -> str:
+        value = self.value.isoformat() if isinstance(self.value, datetime) else self.value
+        raw = json.dumps(
+            [self.sort, int(self.descending), self.department, self.id, value],
+            separators=(",", ":"),
+        )
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str, query: TicketQuery) -> Cursor | None:
+        """The cursor in ``token`` if it is well formed and belongs to ``query``'s order."""
+        if not token or len(token) > 1200:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            sort, descending, slug, row_id, value = json.loads(raw)
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+            return None
+        if sort != query.sort or descending not in (0, 1) or bool(descending) != query.descending:
+            return None
+        if not isinstance(slug, str) or slug not in _department_ranks():
+            return None
+        if not isinstance(row_id, int) or isinstance(row_id, bool) or row_id < 0:
+            return None
+        kind = SORT_KEYS[sort].kind
+        try:
+            value = _parse_cursor_value(kind, value)
+        except (ValueError, TypeError):
+            return None
+        return cls(sort, bool(descending), slug, row_id, value)
+
+
+def _parse_cursor_value(kind: str, value: Any) -> Any:
+    if kind == "datetime":
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError("naive datetime")
+        return parsed
+    if kind == "int":
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError("not an int")
+        return value
+    if kind == "nullable_int":
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ValueError("not an int")
+        return value
+    if kind == "status":
+        if value not in STATUS_ORDER:
+            raise ValueError("unknown status")
+        return value
+    if kind == "department":
+        return None
+    if not isinstance(value, str) or len(value) > 300:
+        raise ValueError("not text")
+    return value
+
+
+@dataclass(frozen=True)
+class Count:
+    value: int  # exact, or a lower bound when not exact
+    exact: bool
+
+
+@dataclass
+class Result:
+    rows: list[TicketRow] = field(default_factory=list)
+    count: Count | None = None
+    unavailable: list[Department] = field(default_factory=list)
+    has_more: bool = False  # more rows exist beyond ``rows`` in the direction read
+
+
+# --- Ranks: the stable order of departments and partitions ---------------------------------------
+
+
+def _department_ranks() -> dict[str, int]:
+    """Every configured department's tiebreak rank: by slug (unique and stable)."""
+    return {d.slug: i for i, d in enumerate(sorted(all_departments(), key=lambda d: d.slug))}
+
+
+def _department_label_ranks() -> dict[str, int]:
+    ordered = sorted(all_departments(), key=lambda d: (d.label.casefold(), d.label, d.slug))
+    return {d.slug: i for i, d in enumerate(ordered)}
+
+
+@dataclass(frozen=True)
+class _Partition:
+    """A slice of one department's rows with a constant leading sort rank."""
+
+    rank: int
+    where: str = ""
+    params: tuple = ()
+    column: str | None = None  # the per-row sort column inside the partition, if any
+
+
+def _partitions(query: TicketQuery, department: Department) -> list[_Partition]:
+    key = SORT_KEYS[query.sort]
+    if key.kind == "status":
+        wanted = query.filters.statuses or STATUS_ORDER
+        return [
+            _Partition(rank, "status = %s", (status,))
+            for rank, status in enumerate(STATUS_ORDER)
+            if status in wanted
+        ]
+    if key.kind == "department":
+        return [_Partition(_department_label_ranks()[department.slug])]
+    if key.kind == "nullable_int":
+        # Two arms, so each is a plain index range and NULLs need no backend-specific ordering.
+        parts = []
+        if not query.filters.assignee_id:
+            parts.append(_Partition(0, f"{key.column} IS NULL"))
+        if not query.filters.unassigned:
+            parts.append(_Partition(1, f"{key.column} IS NOT NULL", column=key.column))
+        return parts
+    return [_Partition(0, column=key.column)]
+
+
+def _cursor_rank(cursor: Cursor) -> tuple[int, Any, int, int]:
+    """(partition rank, value, department rank, id) of a cursor, as rows are merged."""
+    kind = SORT_KEYS[cursor.sort].kind
+    department_rank = _department_ranks()[cursor.department]
+    if kind == "status":
+        return (STATUS_ORDER.index(cursor.value), None, department_rank, cursor.id)
+    if kind == "department":
+        return (_department_label_ranks()[cursor.department], None, department_rank, cursor.id)
+    if kind == "nullable_int":
+        return (0 if cursor.value is None else 1, cursor.value, department_rank, cursor.id)
+    return (0, cursor.value, department_rank, cursor.id)
+
+
+# --- SQL for one vendor --------------------------------------------------------------------------
+
+
+class _Dialect:
+    def __init__(self, vendor: str, ops, *, mariadb: bool = False):
+        self.vendor = vendor
+        self.ops = ops
+        self.mariadb = mariadb
+
+    def quote(self, name: str) -> str:
+        return f"`{name}`" if self.vendor == "mysql" else f'"{name}"'
+
+    def sort_expr(self, column: str, kind: str) -> str:
+        # PostgreSQL compares text in the database collation; "C" (code point order) is what
+        # Python compares too, so the k-way merge and the statement agree (indexes in 0003).
+        if kind == "text" and self.vendor == "postgresql":
+            return f'{column} COLLATE "C"'
+        return column
+
+    def contains(self, column: str) -> str:
+        if self.vendor == "postgresql":
+            return f"{column} ILIKE %s"
+        if self.vendor == "sqlite":
+            return f"{column} LIKE %s ESCAPE '\\'"
+        return f"{column} LIKE %s"  # MySQL: case-insensitive collation, backslash escapes
+
+    def adapt(self, value: Any) -> Any:
+        if isinstance(value, datetime):
+            return self.ops.adapt_datetimefield_value(value)
+        return value
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _filter_sql(
+    query: TicketQuery, department: Department, dialect: _Dialect
+) -> tuple[list[str], list[Any]] | None:
+    """WHERE conditions shared by every arm of ``department``; None: no row can match."""
+    f = query.filters
+    conditions: list[str] = []
+    params: list[Any] = []
+    if f.statuses and SORT_KEYS[query.sort].kind != "status":
+        conditions.append(f"status IN ({', '.join(['%s'] * len(f.statuses))})")
+        params += f.statuses
+    if f.priorities:
+        conditions.append(f"priority IN ({', '.join(['%s'] * len(f.priorities))})")
+        params += f.priorities
+    if f.unassigned:
+        conditions.append("assignee_id IS NULL")
+    elif f.assignee_id is not None:
+        conditions.append("assignee_id = %s")
+        params.append(f.assignee_id)
+    if f.created_from:
+        conditions.append("created_at >= %s")
+        params.append(dialect.adapt(f.created_from))
+    if f.created_before:
+        conditions.append("created_at < %s")
+        params.append(dialect.adapt(f.created_before))
+    search = f.search.strip()
+    if search:
+        shaped = search_shape(search)
+        if shaped[0] == "reference":
+            references = [r for r in shaped[1] if r.split("-", 1)[0] == department.code]
+            if not references:
+                return None
+            conditions.append("reference = %s")
+            params.append(references[0])
+        elif shaped[0] == "email":
+            conditions.append("customer_email IN (%s, %s)")
+            params += [search, search.lower()]
+        else:
+            pattern = _like_pattern(search)
+            fields = ("reference", "customer_email", "customer_name", "subject")
+            conditions.append("(" + " OR ".join(dialect.contains(c) for c in fields) + ")")
+            params += [pattern] * len(fields)
+    return conditions, params
+
+
+def search_shape(text: str) -> tuple[str, list[str]]:
+    """How a search box text is matched: ("reference", [refs]), ("email", []) or ("text", [])."""
+    from tickets.references import InvalidReference, normalize_reference
+
+    compact = re.sub(r"\s+", "", text).upper()
+    try:
+        return "reference", [normalize_reference(compact)]
+    except InvalidReference:
+        pass
+    if _REFERENCE_BODY.match(compact):
+        # A reference typed without its department code: try it in every department.
+        return "reference", [f"{d.code}-{compact}" for d in all_departments()]
+    if _EMAIL_SHAPE.match(text.strip()):
+        return "email", []
+    return "text", []
+
+
+@dataclass(frozen=True)
+class _Arm:
+    department: Department
+    partition: _Partition
+    department_rank: int
+
+
+def _keyset_sql(
+    arm: _Arm, cursor_key: tuple, descending: bool, dialect: _Dialect, kind: str
+) -> tuple[str | None, list[Any]] | None:
+    """Condition for rows of ``arm`` strictly after ``cursor_key``; None: the arm has none.
+
+    The arm's partition rank and department rank are constants, so the tuple comparison
+    (rank, value, department, id) > cursor reduces to a plain index range on (value, id).
+    """
+    c_rank, c_value, c_department, c_id = cursor_key
+    after = (lambda a, b: a < b) if descending else (lambda a, b: a > b)
+    gt = "<" if descending else ">"
+    p = arm.partition
+    if p.rank != c_rank:
+        return ("", []) if after(p.rank, c_rank) else None
+    if p.column is None:
+        if arm.department_rank == c_department:
+            return f"id {gt} %s", [c_id]
+        return ("", []) if after(arm.department_rank, c_department) else None
+    column = dialect.sort_expr(p.column, kind)
+    value = dialect.adapt(c_value)
+    if arm.department_rank == c_department:
+        return f"({column} {gt} %s OR ({column} = %s AND id {gt} %s))", [value, value, c_id]
+    if after(arm.department_rank, c_department):
+        return f"{column} {gt}= %s", [value]
+    return f"{column} {gt} %s", [value]
+
+
+def _arm_sql(
+    arm: _Arm,
+    query: TicketQuery,
+    dialect: _Dialect,
+    table_prefix: str,
+    limit: int,
+    cursor_key: tuple | None,
+    with_weight: bool,
+    narrow: bool = False,
+) -> tuple[str, list[Any]] | None:
+    base = _filter_sql(query, arm.department, dialect)
+    if base is None:
+        return None
+    conditions, params = list(base[0]), list(base[1])
+    key = SORT_KEYS[query.sort]
+    if arm.partition.where:
+        conditions.append(arm.partition.where)
+        params += arm.partition.params
+    if cursor_key is not None:
+        seek = _keyset_sql(arm, cursor_key, query.descending, dialect, key.kind)
+        if seek is None:
+            return None
+        if seek[0]:
+            conditions.append(seek[0])
+            params += seek[1]
+    direction = "DESC" if query.descending else "ASC"
+    order = []
+    if arm.partition.column:
+        order.append(f"{dialect.sort_expr(arm.partition.column, key.kind)} {direction}")
+    if not (key.unique and arm.partition.column):
+        order.append(f"id {direction}")
+    columns = ", ".join(SELECT_COLUMNS)
+    if narrow:
+        # Only what locates a row (an index-only scan where the index covers it).
+        sort_column = key.column if key.column and key.column != "id" else None
+        columns = "id" + (f", {sort_column}" if sort_column else "")
+    weight = ""
+    if with_weight:
+        weight = f", WEIGHT_STRING({arm.partition.column}) AS w" if arm.partition.column else ""
+        weight = weight or ", NULL AS w"
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    sql = (
+        f"SELECT {arm.partition.rank} AS p, {arm.department_rank} AS d, {columns}{weight} "
+        f"FROM {table_prefix}{dialect.quote(TICKET_TABLE)}{where} "
+        f"ORDER BY {', '.join(order)} LIMIT %s"
+    )
+    return sql, [*params, limit]
+
+
+def _count_sql(
+    query: TicketQuery, department: Department, dialect: _Dialect, table_prefix: str
+) -> tuple[str, list[Any], bool] | None:
+    """One department's count: (sql, params, exact). Exact counts read TicketCount."""
+    f = query.filters
+    if f.countable:
+        conditions, params = [], []
+        if f.statuses:
+            conditions.append(f"status IN ({', '.join(['%s'] * len(f.statuses))})")
+            params += f.statuses
+        if f.priorities:
+            conditions.append(f"priority IN ({', '.join(['%s'] * len(f.priorities))})")
+            params += f.priorities
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        sql = (
+            f"SELECT COALESCE(SUM({dialect.quote('count')}), 0) AS c "
+            f"FROM {table_prefix}{dialect.quote(COUNT_TABLE)}{where}"
+        )
+        return sql, params, True
+    base = _filter_sql(replace(query, sort=DEFAULT_SORT), department, dialect)
+    if base is None:
+        return None
+    conditions, params = base
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    sql = (
+        f"SELECT COUNT(*) AS c FROM (SELECT 1 AS one FROM {table_prefix}"
+        f"{dialect.quote(TICKET_TABLE)}{where} LIMIT %s) capped"
+    )
+    return sql, [*params, COUNT_CAP + 1], False
+
+
+# --- Which departments one statement can reach ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Departments one statement on one connection can read."""
+
+    vendor: str
+    departments: tuple[Department, ...]
+    alias: str  # the Django connection the statement runs on (unused for SQLite)
+    prefixes: tuple[str, ...]  # table qualifier per department, e.g. '"d0".' or '`db`.'
+    sqlite_files: tuple[str, ...] = ()
+
+    def split(self) -> list[_Group]:
+        return [
+            _Group(
+                self.vendor,
+                (d,),
+                d.alias if self.vendor != "sqlite" else self.alias,
+                (self._single_prefix(i),),
+                (self.sqlite_files[i],) if self.sqlite_files else (),
+            )
+            for i, d in enumerate(self.departments)
+        ]
+
+    def _single_prefix(self, index: int) -> str:
+        if self.vendor == "sqlite":
+            return '"d0".'
+        if self.vendor == "mysql":
+            return ""  # on its own connection, its own database is the default
+        return self.prefixes[index]
+
+
+def _server_key(config: dict[str, Any]) -> tuple:
+    host = config.get("HOST") or "localhost"
+    if host in {"127.0.0.1", "::1"}:
+        host = "localhost"
+    return (str(host), str(config.get("PORT") or ""), str(config.get("USER") or ""))
+
+
+def plan_groups(
+    departments: Sequence[Department], *, single_statement: bool = True
+) -> list[_Group]:
+    """Group departments by what one statement can reach (see the module docstring)."""
+    groups: list[_Group] = []
+    pending: dict[tuple, list[Department]] = {}
+    for department in departments:
+        config = connections.settings[department.alias]
+        vendor = connections[department.alias].vendor
+        if not single_statement:
+            key: tuple = ("alone", department.alias)
+        elif vendor == "sqlite":
+            key = ("sqlite",)
+        elif vendor == "mysql":
+            key = ("mysql", *_server_key(config))
+        elif vendor == "postgresql":
+            schema = postgres_schema(config)
+            key = ("pg", *_server_key(config), config["NAME"]) if schema else ("alone", department)
+        else:
+            key = ("alone", department.alias)
+        pending.setdefault(key, []).append(department)
+    for key, members in pending.items():
+        vendor = connections[members[0].alias].vendor
+        if vendor == "sqlite":
+            limit = _sqlite_attach_limit()
+            for start in range(0, len(members), limit):
+                chunk = members[start : start + limit]
+                groups.append(
+                    _Group(
+                        "sqlite",
+                        tuple(chunk),
+                        chunk[0].alias,
+                        tuple(f'"d{i}".' for i in range(len(chunk))),
+                        tuple(connections.settings[d.alias]["NAME"] for d in chunk),
+                    )
+                )
+        elif vendor == "mysql" and key[0] == "mysql":
+            q = connections[members[0].alias].ops.quote_name
+            prefixes = tuple(f"{q(connections.settings[d.alias]['NAME'])}." for d in members)
+            groups.append(_Group("mysql", tuple(members), members[0].alias, prefixes))
+        elif vendor == "postgresql" and key[0] == "pg":
+            q = connections[members[0].alias].ops.quote_name
+            prefixes = tuple(
+                f"{q(postgres_schema(connections.settings[d.alias]))}." for d in members
+            )
+            groups.append(_Group("postgresql", tuple(members), members[0].alias, prefixes))
+        else:
+            for d in members:
+                groups.append(_Group(vendor, (d,), d.alias, ("",)))
+    return groups
+
+
+@functools.cache
+def _sqlite_attach_limit() -> int:
+    probe = sqlite3.connect(":memory:")
+    try:
+        return max(1, probe.getlimit(sqlite3.SQLITE_LIMIT_ATTACHED))
+    finally:
+        probe.close()
+
+
+# --- Running statements on worker threads --------------------------------------------------------
+
+
+def department_timeout() -> float:
+    return float(getattr(settings, "DASHBOARD_DEPARTMENT_TIMEOUT", 2.0))
+
+
+class _WorkerPool:
+    """Threads that keep their own database connections between tasks.
+
+    Every dashboard read runs here, so the request thread never blocks on a slow department
+    beyond the timeout and each worker's connections carry the statement timeout.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self.tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self.threads: list[threading.Thread] = []
+        self.lock = threading.Lock()
+
+    def submit(self, fn: Callable[[], Any]) -> Future:
+        future: Future = Future()
+        with self.lock:
+            self.threads = [t for t in self.threads if t.is_alive()]
+            if len(self.threads) < self.size:
+                thread = threading.Thread(target=self._work, name="dashboard-worker", daemon=True)
+                self.threads.append(thread)
+                thread.start()
+        self.tasks.put((fn, future))
+        return future
+
+    def _work(self) -> None:
+        try:
+            while True:
+                item = self.tasks.get()
+                if item is None:
+                    return
+                fn, future = item
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    future.set_result(fn())
+                except BaseException as exc:
+                    future.set_exception(exc)
+        finally:
+            _close_thread_connections()
+
+    def shutdown(self) -> None:
+        with self.lock:
+            threads, self.threads = self.threads, []
+        for _ in threads:
+            self.tasks.put(None)
+        for thread in threads:
+            thread.join(timeout=10)
+
+
+_pool = _WorkerPool(int(getattr(settings, "DASHBOARD_WORKERS", 8)))
+_local = threading.local()
+
+
+def shutdown_workers() -> None:
+    """Close the worker threads and their connections (tests call this before dropping DBs)."""
+    _pool.shutdown()
+
+
+def _close_thread_connections() -> None:
+    for conn in getattr(_local, "sqlite", {}).values():
+        conn.close()
+    _local.sqlite = {}
+    connections.close_all()
+
+
+def _sqlite_connection(files: tuple[str, ...]) -> sqlite3.Connection:
+    """A connection of this thread with ``files`` attached as d0, d1, ... (reused)."""
+    cache = getattr(_local, "sqlite", None)
+    if cache is None:
+        cache = _local.sqlite = {}
+    conn = cache.get(files)
+    if conn is None:
+        conn = sqlite3.connect(":memory:", uri=True, isolation_level=None)
+        try:
+            for i, path in enumerate(files):
+                # mode=rw: a missing file is an error, never a new empty database.
+                conn.execute(f"ATTACH DATABASE ? AS d{i}", (f"file:{path}?mode=rw",))
+        except sqlite3.Error:
+            conn.close()
+            raise
+        cache[files] = conn
+    return conn
+
+
+def _drop_sqlite_connection(files: tuple[str, ...]) -> None:
+    conn = getattr(_local, "sqlite", {}).pop(files, None)
+    if conn is not None:
+        conn.close()
+
+
+class _Runner:
+    """Executes statements for one group on this worker thread's connection."""
+
+    def __init__(self, group: _Group, timeout: float):
+        self.group = group
+        self.timeout = timeout
+        if group.vendor == "sqlite":
+            self.conn = _sqlite_connection(group.sqlite_files)
+            ops = connections[group.alias].ops
+            self.dialect = _Dialect("sqlite", ops)
+        else:
+            self.django = connections[group.alias]
+            self.django.ensure_connection()
+            self._configure_timeout()
+            self.dialect = _Dialect(
+                group.vendor,
+                self.django.ops,
+                mariadb=getattr(self.django, "mysql_is_mariadb", False),
+            )
+
+    def _configure_timeout(self) -> None:
+        raw = self.django.connection
+        done = getattr(_local, "timeouts", None)
+        if done is None:
+            done = _local.timeouts = {}
+        if done.get(self.group.alias) is raw:
+            return
+        with self.django.cursor() as cursor:
+            if self.group.vendor == "postgresql":
+                cursor.execute("SET statement_timeout = %s", [int(self.timeout * 1000)])
+            elif self.group.vendor == "mysql":
+                if getattr(self.django, "mysql_is_mariadb", False):
+                    cursor.execute("SET SESSION max_statement_time = %s", [self.timeout])
+                else:
+                    cursor.execute(
+                        "SET SESSION max_execution_time = %s", [int(self.timeout * 1000)]
+                    )
+        done[self.group.alias] = raw
+
+    def fetch(self, sql: str, params: list[Any]) -> list[tuple]:
+        if self.group.vendor == "sqlite":
+            deadline = time.monotonic() + self.timeout
+            self.conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+            try:
+                return self.conn.execute(sql.replace("%s", "?"), params).fetchall()
+            finally:
+                self.conn.set_progress_handler(None, 0)
+        with self.django.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    def discard(self) -> None:
+        """Forget this thread's connection after an error; the next task reconnects."""
+        if self.group.vendor == "sqlite":
+            _drop_sqlite_connection(self.group.sqlite_files)
+        else:
+            self.django.close()
+
+
+# --- The engine --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What to read from every group: a count and/or the top ``limit`` rows after a cursor."""
+
+    query: TicketQuery
+    limit: int  # rows per group (offset + page size + 1)
+    offset: int
+    cursor_key: tuple | None
+    want_rows: bool
+    want_count: bool
+    merge: bool  # results of several groups are merged in Python
+    narrow: bool = False  # rows carry only (p, d, id, sort value): to find a deep position
+
+
+@dataclass
+class _Outcome:
+    counts: list[tuple[int, bool]]
+    rows: list[tuple]
+    merged: bool  # rows are the top ``limit`` of this group, to be merged and offset in Python
+    weighted: bool  # rows end in a MariaDB collation weight of the sort value
+
+
+def _run_group(group: _Group, read: _Read, arm_numbers: dict[str, int]) -> _Outcome:
+    """In a worker: (count rows, page rows) for one group, as one statement each."""
+    timeout = department_timeout()
+    try:
+        runner = _Runner(group, timeout)
+    except DatabaseError:
+        if group.vendor != "sqlite":
+            connections[group.alias].close()
+        raise
+    except sqlite3.Error as exc:
+        raise DatabaseError(str(exc)) from exc
+    try:
+        return _run_statements(runner, group, read, arm_numbers)
+    except (DatabaseError, sqlite3.Error) as exc:
+        runner.discard()
+        if isinstance(exc, sqlite3.Error):
+            raise DatabaseError(str(exc)) from exc
+        raise
+
+
+def _run_statements(runner: _Runner, group: _Group, read: _Read, arm_numbers) -> _Outcome:
+    dialect = runner.dialect
+    counts: list[tuple[int, bool]] = []
+    if read.want_count:
+        parts, params = [], []
+        exact = read.query.filters.countable
+        for department, prefix in zip(group.departments, group.prefixes, strict=True):
+            built = _count_sql(read.query, department, dialect, prefix)
+            if built is None:
+                continue
+            parts.append(f"SELECT * FROM ({built[0]}) c{len(parts)}")
+            params += built[1]
+        if parts:
+            found = runner.fetch(" UNION ALL ".join(parts), params)
+            counts = [(int(row[0]), exact) for row in found]
+    rows: list[tuple] = []
+    if read.want_rows:
+        key = SORT_KEYS[read.query.sort]
+        with_weight = (
+            read.merge and dialect.vendor == "mysql" and key.kind == "text" and dialect.mariadb
+        )
+        parts, params = [], []
+        for department, prefix in zip(group.departments, group.prefixes, strict=True):
+            for partition in _partitions(read.query, department):
+                arm = _Arm(department, partition, arm_numbers[department.slug])
+                built = _arm_sql(
+                    arm,
+                    read.query,
+                    dialect,
+                    prefix,
+                    read.limit,
+                    read.cursor_key,
+                    with_weight,
+                    narrow=read.narrow,
+                )
+                if built is None:
+                    continue
+                parts.append(f"SELECT * FROM ({built[0]}) a{len(parts)}")
+                params += built[1]
+        if parts:
+            direction = "DESC" if read.query.descending else "ASC"
+            order = []
+            if key.kind in {"status", "department", "nullable_int"}:
+                order.append(f"p {direction}")
+            if key.column:
+                order.append(f"{dialect.sort_expr(key.column, key.kind)} {direction}")
+            order += [f"d {direction}", f"id {direction}"]
+            sql = " UNION ALL ".join(parts)
+            if len(parts) > 1 or (read.offset and not read.merge):
+                # Wrapped: PostgreSQL orders a bare UNION only by plain column names.
+                sql = f"SELECT * FROM ({sql}) u ORDER BY {', '.join(order)} LIMIT %s"
+                if read.merge:
+                    params.append(read.limit)
+                else:
+                    sql += " OFFSET %s"
+                    params += [read.limit - read.offset, read.offset]
+            rows = runner.fetch(sql, params)
+    weighted = read.merge and dialect.vendor == "mysql" and dialect.mariadb
+    weighted = weighted and SORT_KEYS[read.query.sort].kind == "text"
+    return _Outcome(counts, rows, read.merge, weighted)
+
+
+def _key_index(query: TicketQuery) -> int | None:
+    column = SORT_KEYS[query.sort].column
+    return None if column is None else 2 + SELECT_COLUMNS.index(column)
+
+
+def run(
+    query: TicketQuery,
+    *,
+    limit: int = 0,
+    offset: int = 0,
+    after: Cursor | None = None,
+    count: bool = False,
+    single_statement: bool | None = None,
+) -> Result:
+    """Count and/or read ``limit`` rows of ``query``, skipping ``offset`` rows or after ``after``.
+
+    Rows come in query order; ``has_more`` says whether another row follows them.
+    """
+    if single_statement is None:
+        single_statement = getattr(settings, "DASHBOARD_SINGLE_STATEMENT", True)
+    if after is not None and (after.sort != query.sort or after.descending != query.descending):
+        raise ValueError("cursor belongs to another order")
+    result = Result()
+    departments = list(query.departments)
+    if not departments:
+        result.count = Count(0, True) if count else None
+        return result
+    ranks = _department_ranks()
+    arm_numbers = {d.slug: ranks[d.slug] for d in departments}
+    groups = plan_groups(departments, single_statement=single_statement)
+    want_rows = limit > 0
+    read = _Read(
+        query=query,
+        limit=offset + limit + 1 if want_rows else 0,
+        offset=offset,
+        cursor_key=_cursor_rank(after) if after is not None else None,
+        want_rows=want_rows,
+        want_count=count,
+        merge=len(groups) > 1,
+    )
+    if want_rows and after is None and offset > DEEP_OFFSET:
+        # A deep page: find the row just before it from narrow (index-only) rows, then read
+        # the page after it by keyset, so full rows are fetched for one page only.
+        located = _locate(query, offset - 1, groups, arm_numbers, result, count=count)
+        if located is not None:
+            page = run(query, limit=limit, after=located, single_statement=single_statement)
+            result.rows, result.has_more = page.rows, page.has_more
+            for department in page.unavailable:
+                if department not in result.unavailable:
+                    result.unavailable.append(department)
+        return result
+    outcomes = _run_groups(groups, read, arm_numbers, result)
+    _add_counts(result, outcomes, count)
+    if want_rows:
+        merged = any(outcome.merged for outcome in outcomes)
+        stream = _merge(query, [o for o in outcomes if o.rows]) if merged else None
+        if stream is None:
+            page = outcomes[0].rows if outcomes else []
+        else:
+            page = list(itertools.islice(stream, offset, offset + limit + 1))
+        result.has_more = len(page) > limit
+        by_rank = {ranks[d.slug]: d for d in departments}
+        result.rows = [_to_row(raw, by_rank) for raw in page[:limit]]
+    return result
+
+
+def _add_counts(result: Result, outcomes: list[_Outcome], count: bool) -> None:
+    if count:
+        total, exact = 0, True
+        for outcome in outcomes:
+            for value, is_exact in outcome.counts:
+                total += value
+                exact = exact and (is_exact or value <= COUNT_CAP)
+        result.count = Count(total, exact)
+
+
+def _locate(
+    query: TicketQuery,
+    position: int,
+    groups: list[_Group],
+    arm_numbers: dict[str, int],
+    result: Result,
+    *,
+    count: bool,
+) -> Cursor | None:
+    """The cursor of the row at ``position`` (0-based) in query order, read narrowly."""
+    read = _Read(
+        query=query,
+        limit=position + 1,
+        offset=position,
+        cursor_key=None,
+        want_rows=True,
+        want_count=count,
+        merge=len(groups) > 1,
+        narrow=True,
+    )
+    outcomes = _run_groups(groups, read, arm_numbers, result)
+    _add_counts(result, outcomes, count)
+    if any(outcome.merged for outcome in outcomes):
+        stream = _merge(query, [o for o in outcomes if o.rows], narrow=True)
+        found = list(itertools.islice(stream, position, position + 1))
+    else:
+        found = outcomes[0].rows[:1] if outcomes else []
+    if not found:
+        return None
+    raw = found[0]
+    key = SORT_KEYS[query.sort]
+    slug = {rank: slug for slug, rank in arm_numbers.items()}[raw[1]]
+    if key.kind == "status":
+        value: Any = STATUS_ORDER[raw[0]]
+    elif key.column is None:
+        value = None
+    else:
+        value = raw[3]
+        if key.kind == "datetime":
+            value = _as_datetime(value)
+        elif key.kind in {"int", "nullable_int"} and value is not None:
+            value = int(value)
+    return Cursor(query.sort, query.descending, slug, int(raw[2]), value)
+
+
+def _merge(query: TicketQuery, outcomes: list[_Outcome], narrow: bool = False) -> Iterator[tuple]:
+    """k-way merge of per-group streams already sorted by (rank, value, department, id)."""
+    kind = SORT_KEYS[query.sort].kind
+    index = _key_index(query)
+    if narrow and index is not None:
+        index = 3  # narrow rows are (p, d, id, value)
+    # MariaDB collations are not Python's string order: merge on its own sort weights.
+    weighted = bool(outcomes) and all(o.weighted for o in outcomes)
+
+    def key(row: tuple) -> tuple:
+        p, d, row_id = row[0], row[1], row[2]
+        if index is None:
+            return (p, 0, d, row_id)
+        if weighted:
+            return (p, row[-1] if row[-1] is not None else b"", d, row_id)
+        value = row[index]
+        if kind == "nullable_int" and value is None:
+            value = 0
+        elif kind == "datetime":
+            value = _as_datetime(value)
+        return (p, value, d, row_id)
+
+    return heapq.merge(*(o.rows for o in outcomes), key=key, reverse=query.descending)
+
+
+def _as_datetime(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def _to_row(raw: tuple, by_rank: dict[int, Department]) -> TicketRow:
+    (
+        _p,
+        d,
+        row_id,
+        reference,
+        name,
+        email,
+        subject,
+        status,
+        priority,
+        assignee,
+        created,
+        updated,
+    ) = raw[:12]
+    return TicketRow(
+        department=by_rank[d],
+        id=int(row_id),
+        reference=reference,
+        customer_name=name,
+        customer_email=email,
+        subject=subject,
+        status=status,
+        priority=int(priority),
+        assignee_id=None if assignee is None else int(assignee),
+        created_at=_as_datetime(created),
+        updated_at=_as_datetime(updated),
+    )
+
+
+def _run_groups(
+    groups: list[_Group], read: _Read, arm_numbers: dict[str, int], result: Result
+) -> list[_Outcome]:
+    """Run every group concurrently; a failed group is retried one department at a time."""
+    outcomes: list[_Outcome] = []
+    retry: list[_Group] = []
+    for group, outcome in _gather(groups, read, arm_numbers):
+        if isinstance(outcome, _Outcome):
+            outcomes.append(outcome)
+        elif len(group.departments) > 1:
+            # One slow or broken department must not hide the others sharing its statement.
+            logger.info("group statement failed, retrying per department: %s", outcome)
+            retry += group.split()
+        else:
+            _unavailable(result, group.departments, outcome)
+    if retry:
+        # The single statement failed: read its departments apart and merge them.
+        for group, outcome in _gather(retry, replace(read, merge=True), arm_numbers):
+            if isinstance(outcome, _Outcome):
+                outcomes.append(outcome)
+            else:
+                _unavailable(result, group.departments, outcome)
+    return outcomes
+
+
+def _gather(
+    groups: list[_Group], read: _Read, arm_numbers: dict[str, int]
+) -> list[tuple[_Group, _Outcome | BaseException | str]]:
+    deadline = time.monotonic() + department_timeout() + 0.5
+    futures = [(g, _pool.submit(lambda g=g: _run_group(g, read, arm_numbers))) for g in groups]
+    done: list[tuple[_Group, _Outcome | BaseException | str]] = []
+    for group, future in futures:
+        try:
+            done.append((group, future.result(timeout=max(0.0, deadline - time.monotonic()))))
+        except FutureTimeout:
+            done.append((group, "timed out"))
+        except DatabaseError as exc:
+            done.append((group, exc))
+    return done
+
+
+def _unavailable(result: Result, departments: Iterable[Department], reason: Any) -> None:
+    for department in departments:
+        logger.warning(
+            "department unavailable for the dashboard",
+            extra={"department": department.slug, "error": str(reason)},
+        )
+        if department not in result.unavailable:
+            result.unavailable.append(department)

@@ -1,0 +1,224 @@
+"""The cross-department engine against a brute-force Python sort of every row."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+
+from departments import aggregate
+from departments.aggregate import (
+    SORT_KEYS,
+    Cursor,
+    TicketFilters,
+    TicketQuery,
+    plan_groups,
+    run,
+)
+from departments.registry import all_departments
+from tests.dashboard_data import (
+    BASE,
+    EMAILS,
+    all_rows,
+    reference_filter,
+    reference_order,
+)
+from tickets.models import Status
+
+pytestmark = [
+    pytest.mark.django_db(databases="__all__"),
+    pytest.mark.usefixtures("dashboard_tickets"),
+]
+MODES = [pytest.param(True, id="single-statement"), pytest.param(False, id="merge")]
+
+
+def ids(rows) -> list[tuple[str, int]]:
+    return [(r.department.slug, r.id) for r in rows]
+
+
+def expected_ids(rows) -> list[tuple[str, int]]:
+    return [(r["department"].slug, r["ticket"].pk) for r in rows]
+
+
+def random_case(rng: random.Random, departments, tickets):
+    filters = {}
+    if rng.random() < 0.4:
+        filters["statuses"] = tuple(s for s in Status.values if rng.random() < 0.5)
+    if rng.random() < 0.3:
+        filters["priorities"] = (rng.randint(1, 4),)
+    roll = rng.random()
+    if roll < 0.15:
+        filters["unassigned"] = True
+    elif roll < 0.3:
+        filters["assignee_id"] = rng.choice([7, 9, 12])
+    if rng.random() < 0.25:
+        filters["created_from"] = BASE + timedelta(hours=rng.choice([0, 5, 30]))
+    if rng.random() < 0.2:
+        filters["created_before"] = BASE + timedelta(hours=rng.choice([5, 30, 31]))
+    roll = rng.random()
+    if roll < 0.1:
+        filters["search"] = rng.choice(["jam", "ADA", "example.org", "zz-none"])
+    elif roll < 0.15:
+        filters["search"] = rng.choice(EMAILS)
+    elif roll < 0.2:
+        filters["search"] = rng.choice(tickets)[1].reference.lower()
+    chosen = [d for d in departments if rng.random() < 0.7] or departments[:1]
+    return chosen, TicketFilters(**filters), rng.choice(list(SORT_KEYS)), rng.random() < 0.5
+
+
+@pytest.mark.parametrize("single_statement", MODES)
+def test_random_queries_match_a_python_sort_in_every_way_of_paging(
+    single_statement, dashboard_tickets
+):
+    rng = random.Random(20261122 + int(single_statement))
+    departments = all_departments()
+    everything = all_rows()
+    assert len(everything) == len(dashboard_tickets) == 120
+    cases = [random_case(rng, departments, dashboard_tickets) for _ in range(14)]
+    # Every sort key both ways with no filters, then the random mixes.
+    cases = [(departments, TicketFilters(), s, d) for s in SORT_KEYS for d in (False, True)] + cases
+    for chosen, filters, sort, descending in cases:
+        query = TicketQuery(tuple(chosen), filters, sort, descending)
+        expected = expected_ids(
+            reference_order(reference_filter(everything, filters, chosen), sort, descending)
+        )
+        label = (sort, descending, filters, [d.code for d in chosen])
+
+        whole = run(query, limit=500, count=True, single_statement=single_statement)
+        assert ids(whole.rows) == expected, label
+        assert whole.count.value == len(expected) and whole.count.exact, label
+        assert not whole.has_more and not whole.unavailable
+
+        size = 7
+        for offset in (0, size, 3 * size, len(expected) - 2):
+            page = run(query, limit=size, offset=max(offset, 0), single_statement=single_statement)
+            assert ids(page.rows) == expected[max(offset, 0) : max(offset, 0) + size], label
+
+        # Keyset forwards from the start and backwards from the end cover the same rows.
+        forward, cursor = [], None
+        while True:
+            page = run(query, limit=size, after=cursor, single_statement=single_statement)
+            forward += ids(page.rows)
+            if not page.has_more:
+                break
+            cursor = Cursor.decode(Cursor.for_row(page.rows[-1], query).encode(), query)
+            assert cursor is not None
+        assert forward == expected, label
+
+        backward_query = query.reversed()
+        backward, cursor = [], None
+        while True:
+            page = run(backward_query, limit=size, after=cursor, single_statement=single_statement)
+            backward += ids(page.rows)
+            if not page.has_more:
+                break
+            cursor = Cursor.for_row(page.rows[-1], backward_query)
+        assert backward[::-1] == expected, label
+
+
+def test_counts_of_status_priority_filters_come_from_the_maintained_table(
+    django_assert_num_queries,
+):
+    departments = all_departments()
+    everything = all_rows()
+    filters = TicketFilters(statuses=("new", "open"), priorities=(3,))
+    result = run(TicketQuery(tuple(departments), filters), count=True)
+    expected = reference_filter(everything, filters, departments)
+    assert result.count.exact and result.count.value == len(expected)
+    assert filters.countable and not TicketFilters(search="x").countable
+
+
+def test_counts_beyond_the_cap_say_so(monkeypatch):
+    monkeypatch.setattr(aggregate, "COUNT_CAP", 10)
+    departments = all_departments()
+    search = run(TicketQuery(tuple(departments), TicketFilters(search="example")), count=True)
+    assert not search.count.exact
+    assert search.count.value > 10  # a lower bound: some departments stopped counting at 11
+    exact = run(TicketQuery(tuple(departments)), count=True)
+    assert exact.count.exact and exact.count.value == 120
+
+
+def test_reference_search_reads_only_its_department(dashboard_tickets):
+    department, ticket = dashboard_tickets[30]
+    for text in (
+        ticket.reference,
+        ticket.reference.lower().replace("-", " "),
+        ticket.reference[-6:],
+    ):
+        result = run(TicketQuery(tuple(all_departments()), TicketFilters(search=text)), limit=5)
+        assert ids(result.rows) == [(department.slug, ticket.pk)], text
+
+
+def test_like_wildcards_in_search_are_literal():
+    result = run(TicketQuery(tuple(all_departments()), TicketFilters(search="%")), count=True)
+    assert result.count.value == 0
+
+
+def test_cursors_from_another_order_or_garbage_are_refused(dashboard_tickets):
+    query = TicketQuery(tuple(all_departments()), sort="subject")
+    row = run(query, limit=1).rows[0]
+    token = Cursor.for_row(row, query).encode()
+    assert Cursor.decode(token, query) == Cursor.for_row(row, query)
+    assert Cursor.decode(token, query.reversed()) is None
+    assert Cursor.decode(token, TicketQuery(query.departments, sort="created")) is None
+    for junk in ("", "x", "!!!!", "W10", "WyJzdWJqZWN0IiwwLCJub3BlIiwxLCJhIl0", "a" * 2000):
+        assert Cursor.decode(junk, query) is None
+
+
+def test_unknown_sort_or_status_is_rejected():
+    with pytest.raises(ValueError):
+        TicketQuery((), sort="message")
+    with pytest.raises(ValueError):
+        TicketQuery((), TicketFilters(statuses=("bogus",)))
+
+
+def test_no_departments_reads_nothing():
+    result = run(TicketQuery(()), limit=10, count=True)
+    assert result.rows == [] and result.count.value == 0
+
+
+def test_one_statement_per_server_where_the_backend_allows(settings):
+    groups = plan_groups(all_departments())
+    if settings.TEST_BACKEND == "postgres":
+        # Separate databases: one group each, read concurrently and merged.
+        assert [len(g.departments) for g in groups] == [1] * 5
+    else:
+        # SQLite files ATTACHed to one connection; MariaDB databases on one server.
+        assert [len(g.departments) for g in groups] == [5]
+    assert [len(g.departments) for g in plan_groups(all_departments(), single_statement=False)] == [
+        1
+    ] * 5
+
+
+def test_sqlite_attach_limit_chunks_groups(monkeypatch, settings):
+    if settings.TEST_BACKEND != "sqlite":
+        pytest.skip("SQLite only")
+    monkeypatch.setattr(aggregate, "_sqlite_attach_limit", lambda: 2)
+    groups = plan_groups(all_departments())
+    assert [len(g.departments) for g in groups] == [2, 2, 1]
+    query = TicketQuery(tuple(all_departments()), sort="customer")
+    expected = expected_ids(reference_order(all_rows(), "customer", True))
+    assert ids(run(query, limit=500).rows) == expected
+
+
+@pytest.mark.parametrize("single_statement", MODES)
+def test_deep_offsets_locate_the_page_narrowly_then_read_by_keyset(single_statement, monkeypatch):
+    monkeypatch.setattr(aggregate, "DEEP_OFFSET", 3)
+    departments = all_departments()
+    everything = all_rows()
+    for sort in SORT_KEYS:
+        for descending, filters in ((False, TicketFilters()), (True, TicketFilters(search="a"))):
+            query = TicketQuery(tuple(departments), filters, sort, descending)
+            expected = expected_ids(
+                reference_order(
+                    reference_filter(everything, filters, departments), sort, descending
+                )
+            )
+            for offset in (4, 17, len(expected) - 5, len(expected) + 3):
+                page = run(
+                    query, limit=6, offset=offset, count=True, single_statement=single_statement
+                )
+                assert ids(page.rows) == expected[offset : offset + 6], (sort, descending, offset)
+                assert page.has_more == (offset + 6 < len(expected))
+                assert page.count.value == len(expected)

@@ -1,0 +1,149 @@
+"""The dashboard's filters.
+
+The FilterSet describes and validates the filter fields (its ``.form``); the cross-department
+engine applies them, since no single queryset spans department databases.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+import django_filters
+from django import forms
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.utils import timezone
+
+from departments.aggregate import TicketFilters
+from departments.registry import Department
+from tickets.models import Priority, Status, Ticket
+
+PAGE_SIZES = (25, 50, 100)
+DEFAULT_PAGE_SIZE = PAGE_SIZES[0]
+ASSIGNEE_ME = "me"
+ASSIGNEE_NONE = "none"
+MSG_DATE_ORDER = "The 'to' date must be on or after the 'from' date."
+SEARCH_MAX_LENGTH = 200
+
+
+class DashboardFilterForm(forms.Form):
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("created_from"), cleaned.get("created_to")
+        if start and end and end < start:
+            self.add_error("created_to", MSG_DATE_ORDER)
+        return cleaned
+
+
+class DashboardFilter(django_filters.FilterSet):
+    department = django_filters.MultipleChoiceFilter(
+        label="Department",
+        choices=(),
+        widget=forms.SelectMultiple(attrs={"size": 5}),
+    )
+    status = django_filters.MultipleChoiceFilter(
+        label="Status",
+        choices=Status.choices,
+        widget=forms.SelectMultiple(attrs={"size": 5}),
+    )
+    priority = django_filters.ChoiceFilter(
+        label="Priority", choices=Priority.choices, empty_label="Any priority"
+    )
+    assignee = django_filters.ChoiceFilter(label="Assignee", choices=(), empty_label="Anyone")
+    created_from = django_filters.DateFilter(
+        label="Created from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    created_to = django_filters.DateFilter(
+        label="Created to", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    q = django_filters.CharFilter(
+        label="Search",
+        max_length=SEARCH_MAX_LENGTH,
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": "Reference, email, name or subject"}
+        ),
+    )
+    per_page = django_filters.ChoiceFilter(
+        label="Rows per page",
+        choices=[(str(size), str(size)) for size in PAGE_SIZES],
+        empty_label=None,
+    )
+
+    class Meta:
+        form = DashboardFilterForm
+        fields: tuple[str, ...] = ()
+
+    def __init__(self, data=None, *, departments: list[Department], user, **kwargs):
+        super().__init__(data, queryset=Ticket.objects.none(), **kwargs)
+        self.departments = departments
+        self.user = user
+        self.filters["department"].extra["choices"] = [(d.slug, d.label) for d in departments]
+        self.filters["assignee"].extra["choices"] = assignee_choices(departments, user)
+        # Unbound fields would render blank: show the defaults the table actually uses.
+        self.form.fields["per_page"].initial = str(DEFAULT_PAGE_SIZE)
+        self.form.fields["per_page"].required = False
+        self.form.fields["q"].strip = True
+
+    def valid_values(self) -> dict:
+        """The cleaned values of the fields that validated; invalid ones are left out."""
+        form = self.form
+        if not form.is_bound:
+            return {}
+        form.is_valid()
+        return {k: v for k, v in form.cleaned_data.items() if k not in form.errors}
+
+    def selected_departments(self) -> list[Department]:
+        wanted = set(self.valid_values().get("department") or ())
+        if not wanted:
+            return list(self.departments)
+        return [d for d in self.departments if d.slug in wanted]
+
+    def ticket_filters(self) -> TicketFilters:
+        values = self.valid_values()
+        assignee = values.get("assignee") or ""
+        assignee_id = None
+        if assignee == ASSIGNEE_ME:
+            assignee_id = self.user.pk
+        elif assignee.isdigit():
+            assignee_id = int(assignee)
+        created_from = values.get("created_from")
+        created_to = values.get("created_to")
+        return TicketFilters(
+            statuses=tuple(s for s in Status.values if s in set(values.get("status") or ())),
+            priorities=(int(values["priority"]),) if values.get("priority") else (),
+            assignee_id=assignee_id,
+            unassigned=assignee == ASSIGNEE_NONE,
+            created_from=_start_of(created_from) if created_from else None,
+            created_before=_start_of(created_to + timedelta(days=1)) if created_to else None,
+            search=(values.get("q") or "").strip(),
+        )
+
+    def page_size(self) -> int:
+        value = self.valid_values().get("per_page")
+        return int(value) if value else DEFAULT_PAGE_SIZE
+
+    @property
+    def active(self) -> bool:
+        """Any filter other than the page size is set."""
+        return any(value for name, value in self.valid_values().items() if name not in {"per_page"})
+
+
+def _start_of(day) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def assignee_choices(departments: list[Department], user) -> list[tuple[str, str]]:
+    """Anyone who can hold tickets in ``departments``: their members and the superadmins."""
+    from accounts.models import Role
+
+    User = get_user_model()
+    slugs = [d.slug for d in departments]
+    staff = (
+        User.objects.filter(is_active=True)
+        .filter(Q(role=Role.SUPERADMIN) | Q(memberships__department__in=slugs))
+        .distinct()
+        .order_by("first_name", "last_name", "username")
+    )
+    choices = [(ASSIGNEE_ME, "Me"), (ASSIGNEE_NONE, "Unassigned")]
+    choices += [(str(u.pk), u.get_full_name() or u.get_username()) for u in staff if u != user]
+    return choices
