@@ -165,3 +165,23 @@ def test_errors_are_summarised_and_reachable_by_keyboard(page):
     expect(page.get_by_role("radio").first).to_be_focused()
     page.keyboard.press("Space")
     expect(page.get_by_role("radio").first).to_be_checked()
+
+
+def test_dashboard_sorts_in_place_and_opens_a_ticket_as_its_own_page(page, tech, billing):
+    older = TicketFactory(department=billing, subject="Aardvark invoice")
+    newer = TicketFactory(department=tech, subject="Zebra printer")
+    UserFactory(username="sam", role="superadmin")
+    sign_in(page, "sam")
+    rows = page.locator("table.dashboard-table tbody th[scope=row]")
+    expect(rows).to_have_count(2)
+
+    # Sorting swaps the table in place (htmx) and the URL follows, so it can be shared.
+    page.get_by_role("link", name=re.compile("^Subject")).click()
+    expect(page).to_have_url(re.compile(r"[?&]sort=subject"))
+    expect(rows.first).to_have_text(older.reference)
+
+    # A ticket link leaves the dashboard: one page with one site header, not a page inside it.
+    page.get_by_role("link", name=newer.reference).click()
+    expect(page).to_have_url(re.compile(rf"/tickets/{tech.slug}/{newer.pk}/$"))
+    expect(page.locator("header.site-header")).to_have_count(1)
+    expect(page.locator("h1")).to_have_text("Zebra printer")

@@ -19,7 +19,7 @@ pytestmark = [
     pytest.mark.django_db(databases="__all__"),
     pytest.mark.usefixtures("dashboard_tickets"),
 ]
-ROW = re.compile(r'<th scope="row"><a href="[^"]+">([A-Z]+-[A-Z0-9]{6})</a></th>')
+ROW = re.compile(r'<th scope="row"><a href="[^"]+"[^>]*>([A-Z]+-[A-Z0-9]{6})</a></th>')
 
 
 def references(response) -> list[str]:
@@ -298,3 +298,12 @@ def test_a_slow_department_times_out_and_the_others_still_show(
     assert "Technical Issues is unavailable right now" in response.content.decode()
     assert references(response) == expected_references([d for d in departments if d != tech])[:100]
     assert elapsed < 4
+
+
+def test_ticket_links_leave_the_dashboard_instead_of_swapping_into_it(admin_client):
+    # The dashboard block is htmx-boosted for sorting and paging; a ticket page swapped into it
+    # would nest a whole page inside the table's container.
+    page = admin_client.get(reverse("dashboard")).content.decode()
+    ticket_links = re.findall(r'<th scope="row"><a ([^>]+)>', page)
+    assert ticket_links
+    assert all('hx-boost="false"' in attrs for attrs in ticket_links)
