@@ -683,13 +683,55 @@ class _WorkerPool:
             thread.join(timeout=10)
 
 
+class _ServerConnections:
+    """Department connections shared by the worker threads: borrowed per read, then returned.
+
+    Thread-local connections would make every worker thread of every gunicorn process hold one
+    connection per department (processes x threads x departments), which exhausted
+    PostgreSQL's 100 slots under bench/load.py. Here a process holds, per department, only the
+    connections in use plus at most ``keep`` idle ones, and still never reconnects per page.
+    """
+
+    def __init__(self, keep: int):
+        self.keep = keep
+        self.idle: dict[str, list] = {}
+        self.lock = threading.Lock()
+
+    def borrow(self, alias: str):
+        with self.lock:
+            idle = self.idle.get(alias)
+            if idle:
+                return idle.pop()
+        conn = connections.create_connection(alias)
+        conn.inc_thread_sharing()  # handed from worker thread to worker thread
+        return conn
+
+    def give_back(self, alias: str, conn, *, broken: bool = False) -> None:
+        if not broken and conn.connection is not None:
+            with self.lock:
+                idle = self.idle.setdefault(alias, [])
+                if len(idle) < self.keep:
+                    idle.append(conn)
+                    return
+        conn.close()
+
+    def close_all(self) -> None:
+        with self.lock:
+            idle, self.idle = self.idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                conn.close()
+
+
 _pool = _WorkerPool(int(getattr(settings, "DASHBOARD_WORKERS", 8)))
+_servers = _ServerConnections(keep=int(getattr(settings, "DASHBOARD_IDLE_CONNECTIONS", 2)))
 _local = threading.local()
 
 
 def shutdown_workers() -> None:
     """Close the worker threads and their connections (tests call this before dropping DBs)."""
     _pool.shutdown()
+    _servers.close_all()
 
 
 def _close_thread_connections() -> None:
@@ -735,8 +777,12 @@ class _Runner:
             ops = connections[group.alias].ops
             self.dialect = _Dialect("sqlite", ops)
         else:
-            self.django = connections[group.alias]
-            self.django.ensure_connection()
+            self.django = _servers.borrow(group.alias)
+            try:
+                self.django.ensure_connection()
+            except DatabaseError:
+                _servers.give_back(group.alias, self.django, broken=True)
+                raise
             self._configure_timeout()
             self.dialect = _Dialect(
                 group.vendor,
@@ -746,10 +792,7 @@ class _Runner:
 
     def _configure_timeout(self) -> None:
         raw = self.django.connection
-        done = getattr(_local, "timeouts", None)
-        if done is None:
-            done = _local.timeouts = {}
-        if done.get(self.group.alias) is raw:
+        if getattr(self.django, "_dashboard_timeout_for", None) is raw:
             return
         with self.django.cursor() as cursor:
             if self.group.vendor == "postgresql":
@@ -761,7 +804,7 @@ class _Runner:
                     cursor.execute(
                         "SET SESSION max_execution_time = %s", [int(self.timeout * 1000)]
                     )
-        done[self.group.alias] = raw
+        self.django._dashboard_timeout_for = raw
 
     def fetch(self, sql: str, params: list[Any]) -> list[tuple]:
         if self.group.vendor == "sqlite":
@@ -775,12 +818,13 @@ class _Runner:
             cursor.execute(sql, params)
             return cursor.fetchall()
 
-    def discard(self) -> None:
-        """Forget this thread's connection after an error; the next task reconnects."""
+    def release(self, *, broken: bool = False) -> None:
+        """Return the connection; after an error it is dropped and the next read reconnects."""
         if self.group.vendor == "sqlite":
-            _drop_sqlite_connection(self.group.sqlite_files)
+            if broken:
+                _drop_sqlite_connection(self.group.sqlite_files)
         else:
-            self.django.close()
+            _servers.give_back(self.group.alias, self.django, broken=broken)
 
 
 # --- The engine --------------------------------------------------------------------------------
@@ -813,19 +857,20 @@ def _run_group(group: _Group, read: _Read, arm_numbers: dict[str, int]) -> _Outc
     timeout = department_timeout()
     try:
         runner = _Runner(group, timeout)
-    except DatabaseError:
-        if group.vendor != "sqlite":
-            connections[group.alias].close()
-        raise
     except sqlite3.Error as exc:
         raise DatabaseError(str(exc)) from exc
     try:
-        return _run_statements(runner, group, read, arm_numbers)
+        outcome = _run_statements(runner, group, read, arm_numbers)
     except (DatabaseError, sqlite3.Error) as exc:
-        runner.discard()
+        runner.release(broken=True)
         if isinstance(exc, sqlite3.Error):
             raise DatabaseError(str(exc)) from exc
         raise
+    except BaseException:
+        runner.release(broken=True)
+        raise
+    runner.release()
+    return outcome
 
 
 def _run_statements(runner: _Runner, group: _Group, read: _Read, arm_numbers) -> _Outcome:

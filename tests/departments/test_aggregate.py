@@ -222,3 +222,58 @@ def test_deep_offsets_locate_the_page_narrowly_then_read_by_keyset(single_statem
                 assert ids(page.rows) == expected[offset : offset + 6], (sort, descending, offset)
                 assert page.has_more == (offset + 6 < len(expected))
                 assert page.count.value == len(expected)
+
+
+def _open_server_connections(alias: str) -> int:
+    """Connections the database server has open to this department's database, right now."""
+    from django.db import connections
+
+    conn = connections[alias]
+    name = conn.settings_dict["NAME"]
+    with conn.cursor() as cursor:
+        if conn.vendor == "postgresql":
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", [name])
+        else:
+            cursor.execute(
+                "SELECT count(*) FROM information_schema.PROCESSLIST WHERE DB = %s", [name]
+            )
+        return cursor.fetchone()[0]
+
+
+def test_concurrent_reads_keep_department_connections_bounded(settings):
+    """Many dashboards at once borrow connections and give them back: afterwards a process keeps
+    at most ``keep`` idle engine connections per department, not one per worker thread, and
+    reads reuse connections instead of opening one each."""
+    import threading
+
+    if settings.TEST_BACKEND == "sqlite":
+        pytest.skip("SQLite reads hold no database-server connection")
+    departments = all_departments()
+    created = []
+    real_create = aggregate.connections.create_connection
+
+    def counting_create(alias):
+        created.append(alias)
+        return real_create(alias)
+
+    query = TicketQuery(tuple(departments))
+    aggregate.shutdown_workers()
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(aggregate.connections, "create_connection", counting_create)
+            threads = [
+                threading.Thread(target=lambda: [run(query, limit=25) for _ in range(10)])
+                for _ in range(8)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+        keep = aggregate._servers.keep
+        assert all(len(conns) <= keep for conns in aggregate._servers.idle.values())
+        for department in departments:
+            # The test's own connection plus the engine's idle ones.
+            assert _open_server_connections(department.alias) <= 1 + keep, department
+        assert created and max(created.count(a) for a in set(created)) < 80  # reused
+    finally:
+        aggregate.shutdown_workers()
