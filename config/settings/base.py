@@ -146,6 +146,8 @@ DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5.html"
 DASHBOARD_DEPARTMENT_TIMEOUT = env.float("HELPDESK_DEPARTMENT_TIMEOUT", default=2.0)
 # Threads reading departments concurrently; each keeps its own database connections.
 DASHBOARD_WORKERS = env.int("HELPDESK_DASHBOARD_WORKERS", default=8)
+# Idle department connections the dashboard keeps per process and database (docs/scaling.md).
+DASHBOARD_IDLE_CONNECTIONS = env.int("HELPDESK_DASHBOARD_IDLE_CONNECTIONS", default=2)
 
 # --- Logging ------------------------------------------------------------------------------------
 LOGGING = {
