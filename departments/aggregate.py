@@ -405,7 +405,14 @@ def _text_search_sql(
         # Trigram FTS5: a quoted phrase is a case-insensitive substring match (3+ chars).
         fts = dialect.quote(search_index.FTS_TABLE)
         phrase = '"' + search.replace('"', '""') + '"'
-        return (f"id IN (SELECT rowid FROM {table_prefix}{fts} WHERE {fts} MATCH %s)", [phrase])
+        # Few matches: read them by rowid and sort them. Many: "+id" stops SQLite from
+        # driving by rowid, so it walks the sort index and stops after a page (a term in
+        # every email would otherwise fetch and sort the whole table).
+        column = "+id" if _fts_many_matches(department, phrase) else "id"
+        return (
+            f"{column} IN (SELECT rowid FROM {table_prefix}{fts} WHERE {fts} MATCH %s)",
+            [phrase],
+        )
     if dialect.vendor == "mysql" and isinstance(index, int):
         boolean = _fulltext_query(search, index)
         if boolean:
@@ -473,6 +480,25 @@ def _fulltext_query(search: str, min_token: int) -> str | None:
 
 
 _search_index_cache: dict[tuple, str | int | None] = {}
+FTS_MANY_MATCHES = 500
+
+
+@functools.lru_cache(maxsize=512)
+def _fts_probe(alias: str, name: str, phrase: str) -> bool:
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM (SELECT rowid FROM {search_index.FTS_TABLE} "
+            f"WHERE {search_index.FTS_TABLE} MATCH %s LIMIT %s)",
+            [phrase, FTS_MANY_MATCHES],
+        )
+        return cursor.fetchone()[0] >= FTS_MANY_MATCHES
+
+
+def _fts_many_matches(department: Department, phrase: str) -> bool:
+    """Whether ``phrase`` matches many rows of ``department`` (a LIMITed FTS read, ~1 ms;
+    remembered per term: a stale answer only picks the slower plan, never other rows)."""
+    name = str(connections.settings[department.alias].get("NAME"))
+    return _fts_probe(department.alias, name, phrase)
 
 
 def text_search_index(department: Department) -> str | int | None:

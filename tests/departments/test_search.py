@@ -149,3 +149,30 @@ def test_the_search_index_serves_terms_it_can_and_short_terms_scan(search_rows):
         assert "fulltext" in plan and "ticket_search_ft" in plan, plan
         assert "fulltext" not in short, short
         assert "fulltext" not in _explain(department, "ple.co"), "punctuation scans"
+
+
+@pytest.mark.skipif(settings.TEST_BACKEND != "sqlite", reason="SQLite FTS5 plan choice")
+def test_sqlite_terms_with_many_matches_walk_the_sort_index_with_the_same_rows(
+    search_rows, monkeypatch
+):
+    # With a threshold of 2, every term of the small data set counts as "many matches".
+    monkeypatch.setattr(aggregate, "FTS_MANY_MATCHES", 2)
+    aggregate._fts_probe.cache_clear()
+    try:
+        department = all_departments()[0]
+        dialect = aggregate._Dialect("sqlite", connections[department.alias].ops)
+        condition, _ = aggregate._text_search_sql("example", department, dialect, "")
+        assert condition.startswith("+id IN"), condition
+        condition, _ = aggregate._text_search_sql("zz-none", department, dialect, "")
+        assert condition.startswith("id IN"), condition
+        for term in ("example", "jam", "Café", "king"):
+            filters = TicketFilters(search=term)
+            matched = reference_filter(search_rows, filters, all_departments())
+            query = TicketQuery(tuple(all_departments()), filters, "subject", True)
+            expected = [
+                (r["department"].slug, r["ticket"].pk)
+                for r in reference_order(matched, "subject", True)
+            ]
+            assert walk(query, 5) == expected, term
+    finally:
+        aggregate._fts_probe.cache_clear()
