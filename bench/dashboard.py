@@ -267,6 +267,7 @@ def cases(pages: dict[str, str]) -> list[tuple[str, str]]:
         ("search name 'patel' sort subject", "q=patel&sort=subject"),
         ("search rare (4 chars of a reference)", f"q={pages['reference'][4:8]}"),
         ("search no match 'zzqx'", "q=zzqx"),
+        ("search in every email 'example'", "q=example"),
         ("search 2 chars 'pa' (scan)", "q=pa"),
         ("search email", f"q={pages['email']}"),
         ("search reference", f"q={pages['reference']}"),
