@@ -37,6 +37,7 @@ from django.db import DatabaseError, connections
 
 from departments.config import postgres_schema
 from departments.registry import Department, all_departments
+from tickets import search_index
 from tickets.models import Priority, Status, Ticket, TicketCount
 
 logger = logging.getLogger(__name__)
@@ -352,7 +353,7 @@ def _like_pattern(text: str) -> str:
 
 
 def _filter_sql(
-    query: TicketQuery, department: Department, dialect: _Dialect
+    query: TicketQuery, department: Department, dialect: _Dialect, table_prefix: str = ""
 ) -> tuple[list[str], list[Any]] | None:
     """WHERE conditions shared by every arm of ``department``; None: no row can match."""
     f = query.filters
@@ -388,11 +389,150 @@ def _filter_sql(
             conditions.append("customer_email IN (%s, %s)")
             params += [search, search.lower()]
         else:
-            pattern = _like_pattern(search)
-            fields = ("reference", "customer_email", "customer_name", "subject")
-            conditions.append("(" + " OR ".join(dialect.contains(c) for c in fields) + ")")
-            params += [pattern] * len(fields)
+            condition, values = _text_search_sql(search, department, dialect, table_prefix)
+            conditions.append(condition)
+            params += values
     return conditions, params
+
+
+def _text_search_sql(
+    search: str, department: Department, dialect: _Dialect, table_prefix: str
+) -> tuple[str, list[Any]]:
+    """The free-text condition: through the department's search index where it can serve
+    the term (tickets/search_index.py), else a substring scan of the four columns."""
+    index = text_search_index(department)
+    if dialect.vendor == "sqlite" and index == "fts5" and len(search) >= 3:
+        # Trigram FTS5: a quoted phrase is a case-insensitive substring match (3+ chars).
+        fts = dialect.quote(search_index.FTS_TABLE)
+        phrase = '"' + search.replace('"', '""') + '"'
+        # Few matches: read them by rowid and sort them. Many: "+id" stops SQLite from
+        # driving by rowid, so it walks the sort index and stops after a page (a term in
+        # every email would otherwise fetch and sort the whole table).
+        column = "+id" if _fts_many_matches(department, phrase) else "id"
+        return (
+            f"{column} IN (SELECT rowid FROM {table_prefix}{fts} WHERE {fts} MATCH %s)",
+            [phrase],
+        )
+    if dialect.vendor == "mysql" and isinstance(index, int):
+        boolean = _fulltext_query(search, index)
+        if boolean:
+            # Word-prefix semantics (documented): every word must start a word in one of
+            # the columns. InnoDB FULLTEXT cannot do infix matches.
+            columns = ", ".join(search_index.COLUMNS)
+            return f"MATCH ({columns}) AGAINST (%s IN BOOLEAN MODE)", [boolean]
+    pattern = _like_pattern(search)
+    fields = search_index.COLUMNS
+    return "(" + " OR ".join(dialect.contains(c) for c in fields) + ")", [pattern] * len(fields)
+
+
+# InnoDB's default stopword list (INFORMATION_SCHEMA.INNODB_FT_DEFAULT_STOPWORD): never indexed,
+# so a prefix query on one of them would miss rows; such terms scan instead.
+_INNODB_STOPWORDS = frozenset(
+    (
+        "a",
+        "about",
+        "an",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "com",
+        "de",
+        "en",
+        "for",
+        "from",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "la",
+        "of",
+        "on",
+        "or",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "what",
+        "when",
+        "where",
+        "who",
+        "will",
+        "with",
+        "und",
+        "www",
+    )
+)
+_FULLTEXT_TEXT = re.compile(r"^[^\W_]+(?:\s+[^\W_]+)*$")
+
+
+def _fulltext_query(search: str, min_token: int) -> str | None:
+    """``+word* +word*`` for a search made only of indexable words, else None (scan)."""
+    if not _FULLTEXT_TEXT.match(search):
+        return None
+    words = search.split()
+    if any(len(w) < min_token or len(w) > 84 or w.lower() in _INNODB_STOPWORDS for w in words):
+        return None
+    return " ".join(f"+{w}*" for w in words)
+
+
+_search_index_cache: dict[tuple, str | int | None] = {}
+FTS_MANY_MATCHES = 500
+
+
+@functools.lru_cache(maxsize=512)
+def _fts_probe(alias: str, name: str, phrase: str) -> bool:
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            f"SELECT COUNT(*) FROM (SELECT rowid FROM {search_index.FTS_TABLE} "
+            f"WHERE {search_index.FTS_TABLE} MATCH %s LIMIT %s)",
+            [phrase, FTS_MANY_MATCHES],
+        )
+        return cursor.fetchone()[0] >= FTS_MANY_MATCHES
+
+
+def _fts_many_matches(department: Department, phrase: str) -> bool:
+    """Whether ``phrase`` matches many rows of ``department`` (a LIMITed FTS read, ~1 ms;
+    remembered per term: a stale answer only picks the slower plan, never other rows)."""
+    name = str(connections.settings[department.alias].get("NAME"))
+    return _fts_probe(department.alias, name, phrase)
+
+
+def text_search_index(department: Department) -> str | int | None:
+    """Which search index ``department`` has: "fts5" (SQLite), the FULLTEXT minimum token
+    size (MariaDB), "trigram" (PostgreSQL) or None. Looked up once per database."""
+    config = connections.settings[department.alias]
+    key = (department.alias, str(config.get("NAME")), postgres_schema(config) or "")
+    if key in _search_index_cache:
+        return _search_index_cache[key]
+    connection = connections[department.alias]
+    found: str | int | None = None
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = %s",
+                [search_index.FTS_TABLE],
+            )
+            found = "fts5" if cursor.fetchone() else None
+        elif connection.vendor == "mysql":
+            cursor.execute(
+                "SELECT @@innodb_ft_min_token_size FROM information_schema.statistics "
+                "WHERE table_schema = DATABASE() AND table_name = %s AND index_name = %s",
+                [search_index.TABLE, search_index.FULLTEXT_INDEX],
+            )
+            row = cursor.fetchone()
+            found = int(row[0]) if row else None
+        elif connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = %s",
+                [next(iter(search_index.TRIGRAM_INDEXES))],
+            )
+            found = "trigram" if cursor.fetchone() else None
+    _search_index_cache[key] = found
+    return found
 
 
 def search_shape(text: str) -> tuple[str, list[str]]:
@@ -401,9 +541,14 @@ def search_shape(text: str) -> tuple[str, list[str]]:
 
     compact = re.sub(r"\s+", "", text).upper()
     try:
-        return "reference", [normalize_reference(compact)]
+        reference = normalize_reference(compact)
     except InvalidReference:
         pass
+    else:
+        # Only a known department code makes it a reference: "printer jam" squeezes into the
+        # reference shape (PRIN-TERJAM) but is text.
+        if reference.split("-", 1)[0] in {d.code for d in all_departments()}:
+            return "reference", [reference]
     if _REFERENCE_BODY.match(compact):
         # A reference typed without its department code: try it in every department.
         return "reference", [f"{d.code}-{compact}" for d in all_departments()]
@@ -456,7 +601,7 @@ def _arm_sql(
     with_weight: bool,
     narrow: bool = False,
 ) -> tuple[str, list[Any]] | None:
-    base = _filter_sql(query, arm.department, dialect)
+    base = _filter_sql(query, arm.department, dialect, table_prefix)
     if base is None:
         return None
     conditions, params = list(base[0]), list(base[1])
@@ -514,7 +659,7 @@ def _count_sql(
             f"FROM {table_prefix}{dialect.quote(COUNT_TABLE)}{where}"
         )
         return sql, params, True
-    base = _filter_sql(replace(query, sort=DEFAULT_SORT), department, dialect)
+    base = _filter_sql(replace(query, sort=DEFAULT_SORT), department, dialect, table_prefix)
     if base is None:
         return None
     conditions, params = base

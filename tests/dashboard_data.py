@@ -7,6 +7,7 @@ uncommitted rows, so these rows are committed (and removed again) around a test 
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -87,6 +88,22 @@ def text_key(value: str) -> str | tuple:
     return value
 
 
+def text_matches(term: str, fields: tuple[str, ...]) -> bool:
+    """Free-text search semantics per backend (departments.aggregate._text_search_sql).
+
+    MariaDB's FULLTEXT path is word-prefix (every word starts a word of some field); where it
+    does not apply, and on the other backends, a case-insensitive substring match.
+    """
+    from departments.aggregate import _fulltext_query
+
+    if getattr(settings, "TEST_BACKEND", "") == "mariadb":
+        if _fulltext_query(term, 3):
+            tokens = [w for f in fields for w in re.findall(r"\w+", text_key(f))]
+            return all(any(t.startswith(w) for t in tokens) for w in text_key(term).split())
+        return any(text_key(term) in text_key(f) for f in fields)
+    return any(term.lower() in f.lower() for f in fields)
+
+
 def reference_order(rows: list[dict], sort: str, descending: bool) -> list[dict]:
     """Sort in Python: the order the engine must produce, ending in (department slug, id)."""
 
@@ -148,7 +165,7 @@ def reference_filter(rows: list[dict], filters: TicketFilters, departments) -> l
             elif len(term) == 10 and term[3] == "-":
                 if t.reference.lower() != term:
                     continue
-            elif not any(term in f.lower() for f in fields):
+            elif not text_matches(filters.search.strip(), fields):
                 continue
         out.append(row)
     return out

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import connections, transaction
 
 from departments.registry import Department
+from tickets import search_index
 from tickets.models import DONE_STATUSES, Status, Ticket, TicketEvent
 from tickets.references import ALPHABET, RANDOM_LENGTH
 from tickets.services import ticket_counts_rebuild
@@ -280,6 +281,8 @@ def _seed_department(
         # Into an empty table, building the secondary indexes once afterwards is several
         # times faster than maintaining them row by row.
         dropped = _drop_secondary_indexes(connection) if not taken else []
+        # Likewise the SQLite search index: no per-row triggers, one rebuild at the end.
+        triggers = _drop_search_triggers(connection) if not taken else []
         while done < count:
             chunk = [next(rows) for _ in range(min(batch_size, count - done))]
             _write(connection, chunk)
@@ -287,6 +290,7 @@ def _seed_department(
             if progress:
                 progress(department, done)
         _recreate_indexes(connection, dropped)
+        _restore_search_triggers(connection, triggers)
         _add_created_events(connection, after_id)
     ticket_counts_rebuild(department=department)
     return done
@@ -320,6 +324,30 @@ def _drop_secondary_indexes(connection) -> list[str]:
         for name, _sql in found:
             cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
     return [sql for _name, sql in found]
+
+
+def _drop_search_triggers(connection) -> list[str]:
+    """Drop the triggers that keep the SQLite FTS table in sync; returns their SQL."""
+    if connection.vendor != "sqlite":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = %s",
+            [Ticket._meta.db_table],
+        )
+        found = cursor.fetchall()
+        for name, _sql in found:
+            cursor.execute(f"DROP TRIGGER {connection.ops.quote_name(name)}")
+    return [sql for _name, sql in found]
+
+
+def _restore_search_triggers(connection, statements: list[str]) -> None:
+    if not statements:
+        return
+    with connection.cursor() as cursor:
+        search_index.sqlite_rebuild(cursor)
+        for sql in statements:
+            cursor.execute(sql)
 
 
 def _recreate_indexes(connection, statements: list[str]) -> None:
