@@ -49,6 +49,10 @@ def test_each_profile_is_a_complete_stack(profile):
     assert db["volumes"], "database data must live in a volume"
     assert app["depends_on"][names["migrate"]] == {"condition": "service_completed_successfully"}
     assert app["depends_on"][names["db"]] == {"condition": "service_healthy"}
+    # Rate limits must be shared by every worker: the app waits for the shared cache.
+    assert app["environment"]["CACHE_URL"].startswith("redis://redis:")
+    assert app["depends_on"]["redis"] == {"condition": "service_healthy"}
+    assert profile in SERVICES["redis"]["profiles"] and "healthcheck" in SERVICES["redis"]
     assert migrate["depends_on"][names["db"]] == {"condition": "service_healthy"}
     assert migrate["restart"] == "no"
     assert "migrate --noinput" in migrate["command"][-1]

@@ -27,13 +27,16 @@ _SUBMITTED = re.compile(r"/submitted/([A-Z0-9]+-[A-Z0-9]+)/")
 class Browser:
     """One keep-alive connection with cookies, to one loopback host."""
 
-    def __init__(self, base_url: str, timeout: float = 15):
+    def __init__(self, base_url: str, timeout: float = 15, source: str | None = None):
         parts = urlsplit(base_url)
         if parts.hostname not in {"127.0.0.1", "localhost", "::1"}:
             raise ValueError("the load generator only talks to this machine")
         self.host, self.port, self.timeout = parts.hostname, parts.port, timeout
         self.cookies: dict[str, str] = {}
         self.conn: http.client.HTTPConnection | None = None
+        # A loopback source address of its own makes each simulated browser a distinct client
+        # (rate limits are per client address); all of 127.0.0.0/8 is this machine.
+        self.source = (source, 0) if source else None
 
     def request(self, method: str, path: str, form: dict | None = None) -> tuple[int, dict, str]:
         headers = {"Host": f"{self.host}:{self.port}", "Connection": "keep-alive"}
@@ -46,7 +49,9 @@ class Browser:
             headers["Referer"] = f"http://{self.host}:{self.port}{path}"
         for attempt in range(2):
             if self.conn is None:
-                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+                self.conn = http.client.HTTPConnection(
+                    self.host, self.port, timeout=self.timeout, source_address=self.source
+                )
             try:
                 self.conn.request(method, path, body=body, headers=headers)
                 response = self.conn.getresponse()
@@ -144,8 +149,11 @@ class Workload:
         self.outcomes.record(kind, status, time.perf_counter() - started)
         return status, headers, text
 
+    def _browser(self, rng: random.Random) -> Browser:
+        return Browser(self.base_url, source=f"127.0.0.{10 + rng.randrange(200)}")
+
     def _submitter(self, deadline: float, rng: random.Random) -> None:
-        browser = Browser(self.base_url)
+        browser = self._browser(rng)
         token, _ = browser.csrf("/")
         n = 0
         while time.monotonic() < deadline and self._take():
@@ -168,8 +176,8 @@ class Workload:
                         self.outcomes.acknowledged[match.group(1)] = slug
         browser.close()
 
-    def _login(self) -> Browser:
-        browser = Browser(self.base_url)
+    def _login(self, rng: random.Random) -> Browser:
+        browser = self._browser(rng)
         token, _ = browser.csrf("/accounts/login/")
         status, _, _ = browser.request(
             "POST",
@@ -185,7 +193,7 @@ class Workload:
         return browser
 
     def _dashboard(self, deadline: float, rng: random.Random) -> None:
-        browser = self._login()
+        browser = self._login(rng)
         sorts = ["-created", "created", "priority", "-priority", "status", "-updated"]
         while time.monotonic() < deadline and self._take():
             query = {"sort": rng.choice(sorts), "page": rng.choice([1, 1, 1, 2, 3])}
@@ -195,7 +203,7 @@ class Workload:
         browser.close()
 
     def _updater(self, deadline: float, rng: random.Random) -> None:
-        browser = self._login()
+        browser = self._login(rng)
         mine: list[tuple[str, str]] = []
         while time.monotonic() < deadline and self._take():
             if not mine:
