@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import sys
 import threading
 import time
@@ -28,13 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 from tests.support.loadgen import Browser, Workload
 from tests.support.stack import (
-    MAIN_PG_PORT,
-    AppServer,
-    base_environment,
-    create_superadmin,
-    prepare,
-    scratch_databases,
-    second_cluster,
+    two_server_stack,
     verify_acknowledged,
 )
 
@@ -51,8 +44,9 @@ def health(url: str) -> tuple[int, list[str]]:
     return status, [d["name"] for d in body["departments"] if not d["reachable"]]
 
 
-def probe(url: str, stop: threading.Event, log: list, phase: list[str]) -> None:
-    """Submit to one far and one near department every 100 ms, recording status and latency."""
+def probe(url: str, stop: threading.Event, log: list) -> None:
+    """Submit to one far and one near department every 100 ms, recording when each request
+    started and ended, its department side and its status."""
     browser = Browser(url)
     token, _ = browser.csrf("/")
     while not stop.is_set():
@@ -74,7 +68,7 @@ def probe(url: str, stop: threading.Event, log: list, phase: list[str]) -> None:
                 )
             except OSError:
                 status = 0
-            log.append((phase[0], side, status, time.perf_counter() - started))
+            log.append((started, time.perf_counter(), side, status))
         time.sleep(0.1)
 
 
@@ -85,71 +79,76 @@ def main() -> int:
     parser.add_argument("--up-at", type=float, default=30)
     parser.add_argument("--threads", type=int, default=6)
     args = parser.parse_args()
-    password = secrets.token_urlsafe(12)
-    phase = ["before"]
     probes: list = []
-    with (
-        second_cluster() as cluster,
-        scratch_databases(MAIN_PG_PORT, ["SYSTEM", *NEAR]) as near,
-        scratch_databases(cluster.port, FAR) as far,
-    ):
-        urls = {**near, **far}
-        env = base_environment(urls, HELPDESK_SUBMIT_LIMIT="1000000000")
-        prepare(env)
-        create_superadmin(env, "ops", password)
-        with AppServer(env, workers=4, threads=2) as server:
-            workload = Workload(
-                base_url=server.url,
-                departments=[n.lower().replace("_", "-") for n in NEAR + FAR],
-                admin_username="ops",
-                admin_password=password,
-                threads=args.threads,
-                seconds=args.seconds,
-                budget=100_000,
-            )
-            stop = threading.Event()
-            runner = threading.Thread(target=workload.run)
-            prober = threading.Thread(target=probe, args=(server.url, stop, probes, phase))
-            started = time.monotonic()
-            runner.start()
-            prober.start()
-            time.sleep(args.down_at)
-            phase[0] = "down"
-            cluster.stop()
-            time.sleep(1)
-            down_health = health(server.url)
-            time.sleep(max(0.0, args.up_at - args.down_at - 1))
-            cluster.start()  # returns once the server accepts connections again
-            phase[0] = "after"
-            restarted = time.monotonic()
-            while health(server.url)[0] != 200 and time.monotonic() - restarted < 60:
-                time.sleep(0.2)
-            recovery = time.monotonic() - restarted
-            runner.join(args.seconds + 60)
-            stop.set()
-            prober.join(30)
-            elapsed = time.monotonic() - started
+    marks: dict[str, float] = {}
+    with two_server_stack(
+        NEAR, FAR, workers=4, threads=2, HELPDESK_SUBMIT_LIMIT="1000000000"
+    ) as stack:
+        cluster, server, urls = stack.cluster, stack.server, stack.urls
+        workload = Workload(
+            base_url=server.url,
+            departments=[n.lower().replace("_", "-") for n in NEAR + FAR],
+            admin_username="ops",
+            admin_password=stack.password,
+            threads=args.threads,
+            seconds=args.seconds,
+            budget=100_000,
+        )
+        stop = threading.Event()
+        runner = threading.Thread(target=workload.run)
+        prober = threading.Thread(target=probe, args=(server.url, stop, probes))
+        started = time.monotonic()
+        runner.start()
+        prober.start()
+        time.sleep(args.down_at)
+        marks["stop_begin"] = time.perf_counter()
+        cluster.stop()  # returns once the server no longer answers
+        marks["stop_end"] = time.perf_counter()
+        time.sleep(1)
+        down_health = health(server.url)
+        time.sleep(max(0.0, args.up_at - args.down_at - 1))
+        marks["start_begin"] = time.perf_counter()
+        cluster.start()  # returns once the server accepts connections again
+        marks["start_end"] = time.perf_counter()
+        restarted = time.monotonic()
+        while health(server.url)[0] != 200 and time.monotonic() - restarted < 60:
+            time.sleep(0.2)
+        recovery = time.monotonic() - restarted
+        runner.join(args.seconds + 60)
+        stop.set()
+        prober.join(30)
+        elapsed = time.monotonic() - started
         problems = verify_acknowledged(urls, workload.outcomes.acknowledged)
 
     table: dict[tuple[str, str], Counter] = defaultdict(Counter)
     slowest: dict[tuple[str, str], float] = defaultdict(float)
-    for ph, side, status, seconds in probes:
+    for began, ended, side, status in probes:
+        # A request is "down" only if it ran entirely while the server was gone; requests that
+        # overlap a stop or a start are "transition" and judged by nothing but "no 500".
+        if ended < marks["stop_begin"]:
+            ph = "before"
+        elif began > marks["stop_end"] and ended < marks["start_begin"]:
+            ph = "down"
+        elif began > marks["start_end"]:
+            ph = "after"
+        else:
+            ph = "transition"
         table[ph, side][status] += 1
-        slowest[ph, side] = max(slowest[ph, side], seconds)
+        slowest[ph, side] = max(slowest[ph, side], ended - began)
     print(
         f"run {elapsed:.0f} s; second cluster down from {args.down_at:.0f} s to {args.up_at:.0f} s"
     )
-    print(f"{'phase':<8} {'department':<11} {'answers by status':<34} slowest")
-    for ph in ("before", "down", "after"):
+    print(f"{'phase':<10} {'department':<11} {'answers by status':<34} slowest")
+    for ph in ("before", "transition", "down", "after"):
         for side in ("affected", "unaffected"):
             counts = dict(table[ph, side])
-            print(f"{ph:<8} {side:<11} {json.dumps(counts):<34} {1000 * slowest[ph, side]:.0f} ms")
+            print(f"{ph:<10} {side:<11} {json.dumps(counts):<34} {1000 * slowest[ph, side]:.0f} ms")
     print(f"/healthz while down: {down_health[0]}, unreachable: {down_health[1]}")
     print(f"recovered (healthz 200) {recovery:.1f} s after the server came back, no app restart")
     statuses = {k: dict(v) for k, v in workload.outcomes.statuses.items()}
     print(f"background load answers: {statuses}")
     print(f"acknowledged tickets: {len(workload.outcomes.acknowledged)}; audit: {problems}")
-    bad = [s for _, _, s, _ in probes if s == 0 or (s >= 500 and s != 503)]
+    bad = [s for _, _, _, s in probes if s == 0 or (s >= 500 and s != 503)]
     bad += [
         s
         for c in workload.outcomes.statuses.values()

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.stack import operator_environ
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def manage(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
     # The test run's own settings put variables in os.environ; an operator's shell has none.
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if "DEPARTMENT" not in k and not k.startswith(("HELPDESK_", "DATABASE_URL"))
-    }
+    clean = operator_environ()
     clean.update(
         {
             "DJANGO_SETTINGS_MODULE": "config.settings.base",

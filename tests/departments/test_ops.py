@@ -24,6 +24,7 @@ from django.db import connections
 
 from departments import ops
 from departments.ops import Outcome
+from tests.support.stack import operator_environ
 from tickets.models import TicketCount
 
 # The department migrations on disk, in order; the tests follow whatever the project ships.
@@ -407,11 +408,7 @@ def test_a_worker_that_dies_is_reported_not_fatal(dbs):
 
 def manage(*args: str, env: dict[str, str], tmp_path: Path, stdin: str = ""):
     # Only what an operator's shell would have: the test run's own variables are left out.
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if "DEPARTMENT" not in k and not k.startswith(("HELPDESK_", "DATABASE_URL", "DJANGO_"))
-    }
+    clean = operator_environ()
     clean.update(
         {
             "DJANGO_SETTINGS_MODULE": "config.settings.base",

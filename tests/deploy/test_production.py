@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,16 +14,13 @@ from django.test import RequestFactory, override_settings
 
 from config.logging import JsonFormatter, scrub
 from config.middleware import ContentSecurityPolicyMiddleware
+from tests.support.stack import operator_environ
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_production(*args: str, tmp_path: Path, **env: str | None) -> subprocess.CompletedProcess:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if "DEPARTMENT" not in k and not k.startswith(("HELPDESK_", "DATABASE_URL", "DJANGO_"))
-    }
+    clean = operator_environ()
     clean.update(
         {
             "DJANGO_SETTINGS_MODULE": "config.settings.production",

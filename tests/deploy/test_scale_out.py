@@ -10,7 +10,6 @@ This is the short version of bench/faults.py; it runs in the PostgreSQL backend 
 from __future__ import annotations
 
 import json
-import secrets
 import threading
 import time
 import urllib.error
@@ -22,17 +21,12 @@ from django.conf import settings
 
 from tests.support.loadgen import Browser, Workload
 from tests.support.stack import (
-    MAIN_PG_PORT,
     AppServer,
     SecondCluster,
-    base_environment,
     cluster_tools_available,
-    create_superadmin,
     manage,
     pg_ready,
-    prepare,
-    scratch_databases,
-    second_cluster,
+    two_server_stack,
     verify_acknowledged,
 )
 
@@ -100,18 +94,8 @@ def submit(browser: Browser, slug: str, subject: str) -> tuple[int, dict, str]:
 
 @pytest.fixture(scope="module")
 def deployment():
-    password = secrets.token_urlsafe(12)
-    with (
-        second_cluster() as cluster,
-        scratch_databases(MAIN_PG_PORT, ["SYSTEM", *NEAR]) as near,
-        scratch_databases(cluster.port, FAR) as far,
-    ):
-        urls = {**near, **far}
-        env = base_environment(urls, HELPDESK_SUBMIT_LIMIT="100000")
-        prepare(env)
-        create_superadmin(env, "ops", password)
-        with AppServer(env, workers=2, threads=4) as server:
-            yield Deployment(cluster, server, urls, env, password)
+    with two_server_stack(NEAR, FAR, workers=2, threads=4, HELPDESK_SUBMIT_LIMIT="100000") as stack:
+        yield Deployment(stack.cluster, stack.server, stack.urls, stack.env, stack.password)
 
 
 def test_everything_works_with_departments_on_two_servers(deployment):

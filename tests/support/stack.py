@@ -125,6 +125,12 @@ class SecondCluster:
             capture_output=True,
             timeout=60,
         )
+        # pg_ctlcluster can return while the server still answers for a moment; callers that
+        # measure "while it was down" must not start early.
+        for _ in range(100):
+            if not pg_ready(self.port):
+                return
+            time.sleep(0.1)
 
     def drop(self) -> None:
         self.stop()
@@ -175,13 +181,19 @@ def scratch_databases(port: int, names: list[str]) -> Iterator[dict[str, str]]:
                 conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
-def base_environment(urls: dict[str, str], **extra: str) -> dict[str, str]:
-    """Production settings for these URLs; nothing leaks in from the caller's shell."""
-    env = {
+def operator_environ() -> dict[str, str]:
+    """This process's environment without the app's own variables: what an operator's shell
+    has before configuring the help desk (the test settings put run-specific ones in it)."""
+    return {
         k: v
         for k, v in os.environ.items()
         if "DEPARTMENT" not in k and not k.startswith(("HELPDESK_", "DATABASE_URL", "DJANGO_"))
     }
+
+
+def base_environment(urls: dict[str, str], **extra: str) -> dict[str, str]:
+    """Production settings for these URLs; nothing leaks in from the caller's shell."""
+    env = operator_environ()
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "config.settings.production",
@@ -341,3 +353,33 @@ def create_superadmin(env: dict[str, str], username: str, password: str) -> None
     result = manage(env, "shell", "--verbosity=0", "-c", code)
     if result.returncode != 0:
         raise RuntimeError(result.stderr)
+
+
+@dataclass
+class TwoServerStack:
+    """The system database and ``near`` departments on the main server, ``far`` departments
+    on a second cluster, the app under gunicorn, and a superadmin ``ops``."""
+
+    cluster: SecondCluster
+    server: AppServer
+    urls: dict[str, str]
+    env: dict[str, str]
+    password: str
+
+
+@contextlib.contextmanager
+def two_server_stack(
+    near: list[str], far: list[str], *, workers: int, threads: int, **extra_env: str
+) -> Iterator[TwoServerStack]:
+    password = secrets.token_urlsafe(12)
+    with (
+        second_cluster() as cluster,
+        scratch_databases(MAIN_PG_PORT, ["SYSTEM", *near]) as near_urls,
+        scratch_databases(cluster.port, far) as far_urls,
+    ):
+        urls = {**near_urls, **far_urls}
+        env = base_environment(urls, **extra_env)
+        prepare(env)
+        create_superadmin(env, "ops", password)
+        with AppServer(env, workers=workers, threads=threads) as server:
+            yield TwoServerStack(cluster, server, urls, env, password)
