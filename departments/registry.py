@@ -29,12 +29,6 @@ class Department:
     alias: str  # DATABASES key, e.g. account_billing_department
     code: str  # reference prefix, e.g. BIL
 
-    @property
-    def vendor(self) -> str:
-        from django.db import connections
-
-        return connections[self.alias].vendor
-
     def __str__(self) -> str:
         return self.label
 
