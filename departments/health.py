@@ -15,6 +15,7 @@ from functools import cache
 
 from django.db import connections
 from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.recorder import MigrationRecorder
 
 from departments.ops import (
     DEPARTMENT_APP,
@@ -61,16 +62,14 @@ def _department_migrations_on_disk() -> DiskMigrations:
 
 
 def _applied(alias: str) -> dict[str, set[str]]:
-    connection = connections[alias]
-    with connection.cursor() as cursor:
-        # A reachable database that was never migrated has no table yet: everything is pending.
-        if "django_migrations" not in connection.introspection.table_names(cursor):
-            return {}
-        cursor.execute("SELECT app, name FROM django_migrations")
-        applied: dict[str, set[str]] = {}
-        for app, name in cursor.fetchall():
-            applied.setdefault(app, set()).add(name)
-        return applied
+    recorder = MigrationRecorder(connections[alias])
+    # A reachable database that was never migrated has no table yet: everything is pending.
+    if not recorder.has_table():
+        return {}
+    applied: dict[str, set[str]] = {}
+    for app, name in recorder.applied_migrations():
+        applied.setdefault(app, set()).add(name)
+    return applied
 
 
 def _unreachable(name: str, label: str, alias: str, detail: str) -> DatabaseHealth:
