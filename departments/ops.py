@@ -379,27 +379,58 @@ def department_migrate(
 
         # Something to do: from here on it is Django's own machinery, as in `migrate`.
         connection.prepare_database()
-        executor = MigrationExecutor(connection, progress)
-        executor.loader.check_consistent_history(connection)
-        targets = list(disk.leaves)
-        plan = executor.migration_plan(targets)
-        if not plan:  # e.g. a squashed migration recorded under the names it replaces
-            return result(Outcome.NOTHING_TO_DO, notice="up to date")
-        if plan_only:
-            return result(
-                Outcome.PENDING, migrations=tuple(label((m.app_label, m.name)) for m, _ in plan)
-            )
-        executor.migrate(targets, plan=plan, fake=fake)
-        return result(Outcome.DONE, migrations=tuple(progress.done), notice="faked" if fake else "")
-    except Exception as exc:  # reported for this department; the others carry on
-        return result(
-            Outcome.FAILED,
-            migrations=tuple(progress.done),
-            error=describe_error(exc) + _partial_change_warning(connection, progress),
-            failed_migration=progress.current,
+        # An empty plan here: e.g. a squashed migration recorded under the names it replaces.
+        return _execute(
+            connection,
+            progress,
+            list(disk.leaves),
+            result,
+            fake=fake,
+            plan_only=plan_only,
+            nothing_notice="up to date",
         )
+    except Exception as exc:  # reported for this department; the others carry on
+        return _failed(result, exc, connection, progress)
     finally:
         _release(connection)
+
+
+def _execute(
+    connection: BaseDatabaseWrapper,
+    progress: _Progress,
+    targets: list,
+    result: Callable[..., DepartmentResult],
+    *,
+    fake: bool,
+    plan_only: bool,
+    nothing_notice: str,
+) -> DepartmentResult:
+    """Django's own machinery, as in `migrate`: check the history, plan, then apply or list."""
+    executor = MigrationExecutor(connection, progress)
+    executor.loader.check_consistent_history(connection)
+    plan = executor.migration_plan(targets)
+    if not plan:
+        return result(Outcome.NOTHING_TO_DO, notice=nothing_notice)
+    if plan_only:
+        return result(
+            Outcome.PENDING, migrations=tuple(label((m.app_label, m.name)) for m, _ in plan)
+        )
+    executor.migrate(targets, plan=plan, fake=fake)
+    return result(Outcome.DONE, migrations=tuple(progress.done), notice="faked" if fake else "")
+
+
+def _failed(
+    result: Callable[..., DepartmentResult],
+    exc: Exception,
+    connection: BaseDatabaseWrapper | None,
+    progress: _Progress,
+) -> DepartmentResult:
+    return result(
+        Outcome.FAILED,
+        migrations=tuple(progress.done),
+        error=describe_error(exc) + _partial_change_warning(connection, progress),
+        failed_migration=progress.current,
+    )
 
 
 def _partial_change_warning(connection: BaseDatabaseWrapper | None, progress: _Progress) -> str:
@@ -460,24 +491,17 @@ def department_rollback(
         else:
             target = (DEPARTMENT_APP, None)
 
-        executor = MigrationExecutor(connection, progress)
-        executor.loader.check_consistent_history(connection)
-        plan = executor.migration_plan([target])
-        if not plan:
-            return result(Outcome.NOTHING_TO_DO, notice=f"already at {to}")
-        if plan_only:
-            return result(
-                Outcome.PENDING, migrations=tuple(label((m.app_label, m.name)) for m, _ in plan)
-            )
-        executor.migrate([target], plan=plan, fake=fake)
-        return result(Outcome.DONE, migrations=tuple(progress.done), notice="faked" if fake else "")
-    except Exception as exc:  # reported for this department; the others carry on
-        return result(
-            Outcome.FAILED,
-            migrations=tuple(progress.done),
-            error=describe_error(exc) + _partial_change_warning(connection, progress),
-            failed_migration=progress.current,
+        return _execute(
+            connection,
+            progress,
+            [target],
+            result,
+            fake=fake,
+            plan_only=plan_only,
+            nothing_notice=f"already at {to}",
         )
+    except Exception as exc:  # reported for this department; the others carry on
+        return _failed(result, exc, connection, progress)
     finally:
         _release(connection)
 
