@@ -20,6 +20,7 @@ import heapq
 import itertools
 import json
 import logging
+import operator
 import queue
 import re
 import sqlite3
@@ -44,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 # Past this many rows, a page is found from narrow rows first and then read by keyset.
 DEEP_OFFSET = 200
+# A deep position is narrowed by probe rounds until it is this close, then merged exactly.
+EXACT_TAIL = 500
 # Counts beyond the maintained (status, priority) columns stop counting here: "10,000+".
 COUNT_CAP = 10_000
 TICKET_TABLE = Ticket._meta.db_table
@@ -255,6 +258,8 @@ class Result:
     count: Count | None = None
     unavailable: list[Department] = field(default_factory=list)
     has_more: bool = False  # more rows exist beyond ``rows`` in the direction read
+    # Rows the databases stepped over to place a deep page (an upper bound; 0 for shallow pages).
+    examined: int = 0
 
 
 # --- Ranks: the stable order of departments and partitions ---------------------------------------
@@ -606,6 +611,7 @@ def _arm_sql(
     cursor_key: tuple | None,
     with_weight: bool,
     narrow: bool = False,
+    offset: int = 0,
 ) -> tuple[str, list[Any]] | None:
     base = _filter_sql(query, arm.department, dialect, table_prefix)
     if base is None:
@@ -643,7 +649,49 @@ def _arm_sql(
         f"FROM {table_prefix}{dialect.quote(TICKET_TABLE)}{where} "
         f"ORDER BY {', '.join(order)} LIMIT %s"
     )
+    if offset:
+        return f"{sql} OFFSET %s", [*params, limit, offset]
     return sql, [*params, limit]
+
+
+def _range_count_sql(
+    arm: _Arm,
+    query: TicketQuery,
+    dialect: _Dialect,
+    table_prefix: str,
+    after_key: tuple | None,
+    before_key: tuple | None,
+    cap: int,
+) -> tuple[str, list[Any]] | None:
+    """Count (capped) the arm's rows strictly between two keys in query order; None: zero.
+
+    Both bounds are keyset conditions on the sort index, so the count is an index range scan
+    over exactly the rows it counts.
+    """
+    base = _filter_sql(query, arm.department, dialect, table_prefix)
+    if base is None:
+        return None
+    conditions, params = list(base[0]), list(base[1])
+    if arm.partition.where:
+        conditions.append(arm.partition.where)
+        params += arm.partition.params
+    kind = SORT_KEYS[query.sort].kind
+    for bound, descending in ((after_key, query.descending), (before_key, not query.descending)):
+        if bound is None:
+            continue
+        seek = _keyset_sql(arm, bound, descending, dialect, kind)
+        if seek is None:
+            return None
+        if seek[0]:
+            conditions.append(seek[0])
+            params += seek[1]
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    sql = (
+        f"SELECT {arm.partition.rank} AS p, {arm.department_rank} AS d, COUNT(*) AS c "
+        f"FROM (SELECT 1 AS one FROM {table_prefix}{dialect.quote(TICKET_TABLE)}{where} "
+        f"LIMIT %s) x"
+    )
+    return sql, [*params, cap]
 
 
 def _count_sql(
@@ -1005,13 +1053,18 @@ class _Outcome:
 
 def _run_group(group: _Group, read: _Read, arm_numbers: dict[str, int]) -> _Outcome:
     """In a worker: (count rows, page rows) for one group, as one statement each."""
+    return _on_group(group, lambda runner: _run_statements(runner, group, read, arm_numbers))
+
+
+def _on_group(group: _Group, work: Callable[[_Runner], Any]) -> Any:
+    """In a worker: ``work`` on a runner for ``group``; driver errors become DatabaseError."""
     timeout = department_timeout()
     try:
         runner = _Runner(group, timeout)
     except sqlite3.Error as exc:
         raise DatabaseError(str(exc)) from exc
     try:
-        outcome = _run_statements(runner, group, read, arm_numbers)
+        outcome = work(runner)
     except (DatabaseError, sqlite3.Error) as exc:
         runner.release(broken=True)
         if isinstance(exc, sqlite3.Error):
@@ -1171,19 +1224,445 @@ def _locate(
     *,
     count: bool,
 ) -> Cursor | None:
-    """The cursor of the row at ``position`` (0-based) in query order, read narrowly."""
+    """The cursor of the row at ``position`` (0-based) in query order.
+
+    Reading ``position`` rows from every department and merging them would step over
+    departments x position rows. Instead, rounds of probes narrow the position down: each
+    stream (one department's arm) is asked only for its row at an offset proportional to its
+    share, the earliest of those rows (the pivot) is placed exactly by counting the few rows of
+    the other streams between the pivot and their own probe, and the search continues after the
+    pivot. The shares add up to the remaining distance, so a round steps over about that many
+    rows; when departments interleave evenly a round or two leaves a few rows, and a stream that
+    ran ahead gets a smaller share in the next round. The last few hundred rows are merged exactly.
+    """
+    if count:
+        counted = _run_groups(groups, _count_read(query, groups), arm_numbers, result)
+        _add_counts(result, counted, count)
+        if result.unavailable:
+            groups = _without(groups, result.unavailable)
+    if len(_streams(query, groups, arm_numbers)) > 1:
+        found = _locate_in_disjoint_streams(query, position, groups, arm_numbers, result)
+        if found is not _OVERLAP:
+            return found
+        if result.unavailable:
+            groups = _without(groups, result.unavailable)
+    cursor_key: tuple | None = None
+    need = position
+    weights = dict.fromkeys(_streams(query, groups, arm_numbers), 1)
+    # Per stream, a row already found after the cursor and how many of its rows lie between:
+    # the next probe steps from whichever of the cursor and that row is nearer.
+    known: dict[tuple, tuple[tuple, int]] = {}
+    while len(weights) > 1 and need > EXACT_TAIL:
+        shares = _shares(need + 1, weights)
+        plans = {
+            stream: _probe_plan(share - 1, cursor_key, known.get(stream), query, arm_numbers)
+            for stream, share in shares.items()
+        }
+        heads, probes = _probe_round(query, groups, arm_numbers, result, cursor_key, plans)
+        result.examined += len(plans) + sum(plan[2] for plan in plans.values())
+        if result.unavailable:
+            groups = _without(groups, result.unavailable)
+        if not probes:
+            return None  # every stream has fewer rows than its share: the position is past the end
+        order_key = _row_key(query, narrow=True, weighted=_weighted(query, groups))
+        first = (max if query.descending else min)(probes.values(), key=order_key)
+        pivot = _narrow_cursor(first, query, arm_numbers)
+        pivot_key = _cursor_rank(pivot)
+
+        pivot_order = order_key(first)
+        precedes = operator.gt if query.descending else operator.lt
+        # Rows of each stream before the pivot: none if its first row comes after the pivot;
+        # otherwise counted on the side the pivot is nearer to. A stream's probe is at or after
+        # the pivot, so rows before the pivot are share - 1 minus those between the two.
+        before: dict[tuple, int] = {}
+        bounds: dict[tuple, tuple[tuple | None, tuple | None]] = {}
+        from_probe: set[tuple] = set()  # streams counted between the pivot and their probe
+        for stream, share in shares.items():
+            head, probe = heads.get(stream), probes.get(stream)
+            if probe is first:
+                before[stream] = share - 1
+            elif head is None or not precedes(order_key(head), pivot_order):
+                before[stream] = 0
+            elif probe is not None and _nearer_to_probe(query, head, first, probe, order_key):
+                probe_key = _cursor_rank(_narrow_cursor(probe, query, arm_numbers))
+                bounds[stream] = (pivot_key, probe_key)
+                from_probe.add(stream)
+            else:
+                bounds[stream] = (cursor_key, pivot_key)
+        counted = _count_round(query, groups, arm_numbers, result, bounds, shares)
+        if result.unavailable:
+            groups = _without(groups, result.unavailable)
+        for stream in bounds:
+            found = counted.get(stream, 0)
+            before[stream] = shares[stream] - 1 - found if stream in from_probe else found
+        result.examined += sum(counted.values())
+        ahead = sum(before.values())
+        if ahead == need:
+            return pivot
+        if ahead > need:
+            break  # rows were written between the statements: finish exactly from here
+        cursor_key, need = pivot_key, need - ahead - 1
+        known = {
+            stream: (row, shares[stream] - 1 - before[stream])
+            for stream, row in probes.items()
+            if row is not first
+        }
+        # A stream's share of the rows it just contributed predicts its share of the rest.
+        live = _streams(query, groups, arm_numbers)
+        weights = {stream: before[stream] + 1 for stream in shares if stream in live}
+    return _locate_exactly(query, need, groups, arm_numbers, result, cursor_key)
+
+
+_OVERLAP = object()
+
+
+def _locate_in_disjoint_streams(
+    query: TicketQuery,
+    position: int,
+    groups: list[_Group],
+    arm_numbers: dict[str, int],
+    result: Result,
+) -> Cursor | object | None:
+    """The position when streams do not interleave at all, else ``_OVERLAP``.
+
+    Sorting by status or department makes every (status, department) stream a block of its
+    own, and references start with the department code, so each department's references form
+    one block too. Then each stream's first and last rows show the order of the blocks, the
+    maintained counts (or counts capped at the position) give their sizes, and one probe in the
+    block holding the position finds it, from whichever end of the block is nearer.
+    """
+    ends = _ends_round(query, groups, arm_numbers, result)
+    result.examined += 2 * len(ends)
+    if not ends:
+        return None
+    order_key = _row_key(query, narrow=True, weighted=_weighted(query, groups))
+    blocks = sorted(ends, key=lambda s: order_key(ends[s][0]), reverse=query.descending)
+    for earlier, later in itertools.pairwise(blocks):
+        last, first = order_key(ends[earlier][1]), order_key(ends[later][0])
+        if (last > first) if not query.descending else (last < first):
+            return _OVERLAP
+    sizes = _exact_stream_sizes(query, groups, arm_numbers, result)
+    remaining = position
+    for stream in blocks:
+        if sizes is not None:
+            size = sizes.get(stream, 0)
+        else:
+            counted = _count_round(
+                query, groups, arm_numbers, result, {stream: (None, None)}, {stream: remaining + 1}
+            )
+            size = counted.get(stream, 0)
+            result.examined += size
+        if remaining >= size:
+            remaining -= size
+            continue
+        # In this block: step from its nearer end (the last row read in reverse order), which
+        # is known only when the size is exact rather than capped.
+        from_end = size - 1 - remaining
+        plan: tuple[str, Any, int] = ("forward", None, remaining)
+        if sizes is not None and from_end < remaining:
+            plan = ("back", None, from_end)
+        result.examined += plan[2] + 1
+        row = _probe_one(query, groups, arm_numbers, result, stream, plan)
+        return None if row is None else _narrow_cursor(row, query, arm_numbers)
+    return None
+
+
+def _ends_round(
+    query: TicketQuery, groups: list[_Group], arm_numbers: dict[str, int], result: Result
+) -> dict[tuple, tuple[tuple, tuple]]:
+    """Each non-empty stream's first and last row in query order."""
+    weighted = _weighted(query, groups)
+
+    def work(group: _Group, runner: _Runner) -> list[tuple]:
+        parts, params = [], []
+        for arm, prefix in _arms_of(group, query, arm_numbers):
+            for which, order in ((0, query), (1, query.reversed())):
+                built = _arm_sql(arm, order, runner.dialect, prefix, 1, None, weighted, True)
+                if built is not None:
+                    alias = f"a{len(parts)}"
+                    parts.append(f"SELECT {which} AS which, {alias}.* FROM ({built[0]}) {alias}")
+                    params += built[1]
+        return runner.fetch(" UNION ALL ".join(parts), params) if parts else []
+
+    firsts: dict[tuple, tuple] = {}
+    lasts: dict[tuple, tuple] = {}
+    for row in _each_group(groups, work, result):
+        (lasts if row[0] else firsts)[(row[1], row[2])] = tuple(row[1:])
+    return {stream: (firsts[stream], lasts[stream]) for stream in firsts if stream in lasts}
+
+
+def _exact_stream_sizes(
+    query: TicketQuery, groups: list[_Group], arm_numbers: dict[str, int], result: Result
+) -> dict[tuple, int] | None:
+    """Every stream's size from the maintained counts, or None where they cannot say."""
+    kind = SORT_KEYS[query.sort].kind
+    if not query.filters.countable or kind == "nullable_int":
+        return None
+    f = query.filters
+
+    def work(group: _Group, runner: _Runner) -> list[tuple]:
+        dialect = runner.dialect
+        parts, params = [], []
+        for department, prefix in zip(group.departments, group.prefixes, strict=True):
+            conditions, values = [], []
+            if f.statuses:
+                conditions.append(f"status IN ({', '.join(['%s'] * len(f.statuses))})")
+                values += f.statuses
+            if f.priorities:
+                conditions.append(f"priority IN ({', '.join(['%s'] * len(f.priorities))})")
+                values += f.priorities
+            where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+            parts.append(
+                f"SELECT {arm_numbers[department.slug]} AS d, status, "
+                f"SUM({dialect.quote('count')}) AS c "
+                f"FROM {prefix}{dialect.quote(COUNT_TABLE)}{where} GROUP BY status"
+            )
+            params += values
+        return runner.fetch(" UNION ALL ".join(parts), params) if parts else []
+
+    by_rank = {rank: slug for slug, rank in arm_numbers.items()}
+    departments = {d.slug: d for g in groups for d in g.departments}
+    sizes: dict[tuple, int] = {}
+    for d, status, c in _each_group(groups, work, result):
+        department = departments[by_rank[d]]
+        if kind == "status":
+            stream = (STATUS_ORDER.index(status), d)
+        else:
+            stream = (_partitions(query, department)[0].rank, d)
+        sizes[stream] = sizes.get(stream, 0) + int(c or 0)
+    return sizes
+
+
+def _probe_one(
+    query: TicketQuery,
+    groups: list[_Group],
+    arm_numbers: dict[str, int],
+    result: Result,
+    stream: tuple,
+    plan: tuple[str, Any, int],
+) -> tuple | None:
+    """One stream's row by a probe plan (see ``_probe_plan``), from its group alone."""
+    group = next(g for g in groups if any(arm_numbers[d.slug] == stream[1] for d in g.departments))
+    _heads, probes = _probe_round(query, [group], arm_numbers, result, None, {stream: plan})
+    return probes.get(stream)
+
+
+def _streams(query: TicketQuery, groups: list[_Group], arm_numbers: dict[str, int]) -> set:
+    """Every (partition rank, department rank) the groups read: one sorted stream each."""
+    return {
+        (partition.rank, arm_numbers[department.slug])
+        for group in groups
+        for department in group.departments
+        for partition in _partitions(query, department)
+    }
+
+
+def _count_read(query: TicketQuery, groups: list[_Group]) -> _Read:
+    return _Read(query, 0, 0, None, False, True, len(groups) > 1)
+
+
+def _without(groups: list[_Group], gone: list[Department]) -> list[_Group]:
+    """The groups again with the departments that failed left out."""
+    kept = [d for g in groups for d in g.departments if d not in gone]
+    single = all(len(g.departments) == 1 for g in groups) and len(groups) > 1
+    return plan_groups(kept, single_statement=not single) if kept else []
+
+
+def _weighted(query: TicketQuery, groups: list[_Group]) -> bool:
+    """Whether rows carry MariaDB sort weights (text sorts, where collation != Python order)."""
+    if SORT_KEYS[query.sort].kind != "text" or not groups:
+        return False
+    conn = connections[groups[0].alias]
+    return conn.vendor == "mysql" and bool(getattr(conn, "mysql_is_mariadb", False))
+
+
+def _shares(total: int, weights: dict[tuple, int]) -> dict[tuple, int]:
+    """Split ``total`` rows over streams by weight: each at least 1, together exactly ``total``
+    (or one per stream when there are more streams than rows)."""
+    whole = sum(weights.values())
+    shares = {s: max(1, total * w // whole) for s, w in weights.items()}
+    short = total - sum(shares.values())
+    if short > 0:
+        heaviest = max(weights, key=weights.__getitem__)
+        shares[heaviest] += short
+    return shares
+
+
+def _arms_of(group: _Group, query: TicketQuery, arm_numbers: dict[str, int]):
+    for department, prefix in zip(group.departments, group.prefixes, strict=True):
+        for partition in _partitions(query, department):
+            yield _Arm(department, partition, arm_numbers[department.slug]), prefix
+
+
+def _each_group(
+    groups: list[_Group], work: Callable[[_Group, _Runner], list[tuple]], result: Result
+) -> list[tuple]:
+    """``work`` on every group concurrently; rows of the groups that answered.
+
+    A failed group of several departments is retried one department at a time, as reads are.
+    """
+    deadline = time.monotonic() + department_timeout() + 0.5
+    pending = list(groups)
+    rows: list[tuple] = []
+    for attempt in range(2):
+        futures = [
+            (g, _pool.submit(lambda g=g: _on_group(g, lambda runner, g=g: work(g, runner))))
+            for g in pending
+        ]
+        pending = []
+        for group, future in futures:
+            try:
+                rows += future.result(timeout=max(0.0, deadline - time.monotonic()))
+                continue
+            except FutureTimeout:
+                reason: Any = "timed out"
+            except DatabaseError as exc:
+                reason = exc
+            if attempt == 0 and len(group.departments) > 1:
+                pending += group.split()
+            else:
+                _unavailable(result, group.departments, reason)
+        if not pending:
+            break
+    return rows
+
+
+def _probe_plan(
+    offset: int,
+    cursor_key: tuple | None,
+    known: tuple[tuple, int] | None,
+    query: TicketQuery,
+    arm_numbers: dict[str, int],
+) -> tuple[str, Any, int]:
+    """How to read a stream's row at ``offset`` after the cursor: (how, from, rows skipped).
+
+    ``known`` is a row of the stream already found after the cursor with the number of its rows
+    in between; stepping forward or back from it is cheaper when the offset is near it.
+    """
+    if known is not None:
+        row, rank = known
+        if offset == rank:
+            return ("have", row, 0)
+        key = _cursor_rank(_narrow_cursor(row, query, arm_numbers))
+        if offset > rank and offset - rank < offset:
+            return ("forward", key, offset - rank - 1)
+        if offset < rank and rank - offset < offset:
+            return ("back", key, rank - offset - 1)
+    return ("forward", cursor_key, offset)
+
+
+def _probe_round(
+    query: TicketQuery,
+    groups: list[_Group],
+    arm_numbers: dict[str, int],
+    result: Result,
+    cursor_key: tuple | None,
+    plans: dict[tuple, tuple[str, Any, int]],
+) -> tuple[dict[tuple, tuple], dict[tuple, tuple]]:
+    """Each stream's first row after the cursor and the row its plan points at."""
+    weighted = _weighted(query, groups)
+
+    def work(group: _Group, runner: _Runner) -> list[tuple]:
+        parts, params = [], []
+        for arm, prefix in _arms_of(group, query, arm_numbers):
+            stream = (arm.partition.rank, arm.department_rank)
+            if stream not in plans:
+                continue
+            how, start, offset = plans[stream]
+            reads = [(0, query, cursor_key, 0)]
+            if how != "have":
+                reads.append((1, query.reversed() if how == "back" else query, start, offset))
+            for which, order, after, skip in reads:
+                built = _arm_sql(arm, order, runner.dialect, prefix, 1, after, weighted, True, skip)
+                if built is not None:
+                    alias = f"a{len(parts)}"
+                    parts.append(f"SELECT {which} AS which, {alias}.* FROM ({built[0]}) {alias}")
+                    params += built[1]
+        return runner.fetch(" UNION ALL ".join(parts), params) if parts else []
+
+    heads: dict[tuple, tuple] = {}
+    probes: dict[tuple, tuple] = {
+        stream: plan[1] for stream, plan in plans.items() if plan[0] == "have"
+    }
+    for row in _each_group(groups, work, result):
+        (probes if row[0] else heads)[(row[1], row[2])] = tuple(row[1:])
+    return heads, probes
+
+
+def _nearer_to_probe(
+    query: TicketQuery, head: tuple, pivot: tuple, probe: tuple, order_key: Callable
+) -> bool:
+    """Whether the pivot likely sits nearer a stream's probe than its first row, so counting
+    the rows between pivot and probe is cheaper than counting those before the pivot.
+
+    Interpolates on the sort value where it is a number or a moment; elsewhere (text) it
+    assumes departments interleave, where the pivot lands near every probe.
+    """
+    kind = SORT_KEYS[query.sort].kind
+    keys = [order_key(row) for row in (head, pivot, probe)]
+    if kind not in {"datetime", "int", "nullable_int"} or len({k[0] for k in keys}) > 1:
+        return True
+    values = [k[1] for k in keys]
+    if kind == "datetime":
+        values = [v.timestamp() for v in values]
+    span = values[2] - values[0]
+    if not span:
+        return True
+    return (values[1] - values[0]) / span >= 0.5
+
+
+def _count_round(
+    query: TicketQuery,
+    groups: list[_Group],
+    arm_numbers: dict[str, int],
+    result: Result,
+    bounds: dict[tuple, tuple[tuple | None, tuple | None]],
+    caps: dict[tuple, int],
+) -> dict[tuple, int]:
+    """Each stream's rows strictly between its two bounds (capped), keyed by stream."""
+
+    def work(group: _Group, runner: _Runner) -> list[tuple]:
+        parts, params = [], []
+        for arm, prefix in _arms_of(group, query, arm_numbers):
+            stream = (arm.partition.rank, arm.department_rank)
+            if stream not in bounds:
+                continue
+            after, before = bounds[stream]
+            built = _range_count_sql(
+                arm, query, runner.dialect, prefix, after, before, caps[stream]
+            )
+            if built is not None:
+                parts.append(f"SELECT * FROM ({built[0]}) c{len(parts)}")
+                params += built[1]
+        return runner.fetch(" UNION ALL ".join(parts), params) if parts else []
+
+    return {(row[0], row[1]): int(row[2]) for row in _each_group(groups, work, result)}
+
+
+def _locate_exactly(
+    query: TicketQuery,
+    position: int,
+    groups: list[_Group],
+    arm_numbers: dict[str, int],
+    result: Result,
+    cursor_key: tuple | None,
+) -> Cursor | None:
+    """The row at ``position`` after ``cursor_key``, from every stream's first narrow rows."""
+    if not groups:
+        return None
     read = _Read(
         query=query,
         limit=position + 1,
         offset=position,
-        cursor_key=None,
+        cursor_key=cursor_key,
         want_rows=True,
-        want_count=count,
+        want_count=False,
         merge=len(groups) > 1,
         narrow=True,
     )
     outcomes = _run_groups(groups, read, arm_numbers, result)
-    _add_counts(result, outcomes, count)
+    # Each stream's statement steps over up to position + 1 rows (an upper bound, as elsewhere).
+    result.examined += len(_streams(query, groups, arm_numbers)) * (position + 1)
     if any(outcome.merged for outcome in outcomes):
         stream = _merge(query, [o for o in outcomes if o.rows], narrow=True)
         found = list(itertools.islice(stream, position, position + 1))
@@ -1191,7 +1670,11 @@ def _locate(
         found = outcomes[0].rows[:1] if outcomes else []
     if not found:
         return None
-    raw = found[0]
+    return _narrow_cursor(found[0], query, arm_numbers)
+
+
+def _narrow_cursor(raw: tuple, query: TicketQuery, arm_numbers: dict[str, int]) -> Cursor:
+    """The cursor of a narrow row (p, d, id[, value][, weight])."""
     key = SORT_KEYS[query.sort]
     slug = {rank: slug for slug, rank in arm_numbers.items()}[raw[1]]
     if key.kind == "status":
@@ -1207,14 +1690,12 @@ def _locate(
     return Cursor(query.sort, query.descending, slug, int(raw[2]), value)
 
 
-def _merge(query: TicketQuery, outcomes: list[_Outcome], narrow: bool = False) -> Iterator[tuple]:
-    """k-way merge of per-group streams already sorted by (rank, value, department, id)."""
+def _row_key(query: TicketQuery, *, narrow: bool, weighted: bool) -> Callable[[tuple], tuple]:
+    """The merge order of raw rows: (partition rank, sort value, department rank, id)."""
     kind = SORT_KEYS[query.sort].kind
     index = _key_index(query)
     if narrow and index is not None:
         index = 3  # narrow rows are (p, d, id, value)
-    # MariaDB collations are not Python's string order: merge on its own sort weights.
-    weighted = bool(outcomes) and all(o.weighted for o in outcomes)
 
     def key(row: tuple) -> tuple:
         p, d, row_id = row[0], row[1], row[2]
@@ -1229,6 +1710,14 @@ def _merge(query: TicketQuery, outcomes: list[_Outcome], narrow: bool = False) -
             value = _as_datetime(value)
         return (p, value, d, row_id)
 
+    return key
+
+
+def _merge(query: TicketQuery, outcomes: list[_Outcome], narrow: bool = False) -> Iterator[tuple]:
+    """k-way merge of per-group streams already sorted by (rank, value, department, id)."""
+    # MariaDB collations are not Python's string order: merge on its own sort weights.
+    weighted = bool(outcomes) and all(o.weighted for o in outcomes)
+    key = _row_key(query, narrow=narrow, weighted=weighted)
     return heapq.merge(*(o.rows for o in outcomes), key=key, reverse=query.descending)
 
 

@@ -224,6 +224,31 @@ def test_deep_offsets_locate_the_page_narrowly_then_read_by_keyset(single_statem
                 assert page.count.value == len(expected)
 
 
+@pytest.mark.parametrize("single_statement", MODES)
+def test_probe_rounds_place_every_deep_position_exactly(single_statement, monkeypatch):
+    """With no exact tail every deep position is found by probe rounds alone; the data's many
+    ties (within and across departments) make pivots and counted ranges meet on equal values."""
+    monkeypatch.setattr(aggregate, "DEEP_OFFSET", 3)
+    monkeypatch.setattr(aggregate, "EXACT_TAIL", 0)
+    departments = all_departments()
+    everything = all_rows()
+    for sort in SORT_KEYS:
+        for descending, filters in (
+            (False, TicketFilters()),
+            (True, TicketFilters(statuses=("new", "closed", "open"), priorities=(1, 2, 4))),
+        ):
+            query = TicketQuery(tuple(departments), filters, sort, descending)
+            expected = expected_ids(
+                reference_order(
+                    reference_filter(everything, filters, departments), sort, descending
+                )
+            )
+            for offset in [*range(4, len(expected) + 2, 9), len(expected) - 1]:
+                page = run(query, limit=3, offset=offset, single_statement=single_statement)
+                assert ids(page.rows) == expected[offset : offset + 3], (sort, descending, offset)
+                assert page.has_more == (offset + 3 < len(expected))
+
+
 def _open_server_connections(alias: str) -> int:
     """Connections the database server has open to this department's database, right now."""
     from django.db import connections
