@@ -216,6 +216,7 @@ def main() -> None:
                 total=args.tickets - have,
                 seed=1,
                 assignee_ids=staff,
+                jobs=2,
             )
             print(
                 f"seeded {result.total:,} tickets in {result.seconds:.1f} s "

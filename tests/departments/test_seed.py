@@ -68,8 +68,34 @@ def test_seed_is_repeatable_and_adds_to_existing(tech):
     assert Ticket.objects.using(tech.alias).values("reference").distinct().count() == 40
 
 
+def test_seeding_departments_at_once_writes_the_same_tickets(departments):
+    """--jobs 2 seeds two departments at a time on their own connections; each department's
+    generator is seeded up front, so the data does not depend on which thread ran first."""
+
+    def snapshot():
+        return {
+            d.slug: list(
+                Ticket.objects.using(d.alias)
+                .order_by("id")
+                .values_list("reference", "subject", "status", "priority", "customer_email")
+            )
+            for d in departments
+        }
+
+    call_command("seed_departments", tickets=41, seed=9, jobs=1)
+    alone = snapshot()
+    for department in departments:
+        TicketEvent.objects.using(department.alias).all().delete()
+        Ticket.objects.using(department.alias).all().delete()
+    call_command("seed_departments", tickets=41, seed=9, jobs=3)
+    assert snapshot() == alone
+    assert sum(len(rows) for rows in alone.values()) == 41
+
+
 def test_seed_rejects_bad_options():
     with pytest.raises(CommandError, match="Unknown department"):
         call_command("seed_departments", tickets=5, department=["nowhere"])
     with pytest.raises(CommandError, match="0 or more"):
         call_command("seed_departments", tickets=-1)
+    with pytest.raises(CommandError, match="--jobs"):
+        call_command("seed_departments", tickets=1, jobs=0)

@@ -39,12 +39,21 @@ class Command(BaseCommand):
             default=20_000,
             help="Rows per insert batch (default 20,000).",
         )
+        parser.add_argument(
+            "--jobs",
+            type=int,
+            default=2,
+            help="Departments seeded at once, each in its own transaction (default 2: one "
+            "generates rows while another's database builds indexes).",
+        )
 
-    def handle(self, *args, tickets, seed, department, batch_size, verbosity, **options):
+    def handle(self, *args, tickets, seed, department, batch_size, jobs, verbosity, **options):
         if tickets < 0:
             raise CommandError("--tickets must be 0 or more.", returncode=2)
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.", returncode=2)
+        if jobs < 1:
+            raise CommandError("--jobs must be at least 1.", returncode=2)
         try:
             departments = [get_department(slug) for slug in department] or all_departments()
         except UnknownDepartment as exc:
@@ -67,6 +76,7 @@ class Command(BaseCommand):
                 batch_size=batch_size,
                 assignee_ids=staff_ids(departments),
                 progress=progress,
+                jobs=jobs,
             )
         except DatabaseError as exc:
             raise CommandError(
