@@ -19,8 +19,18 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 STACKS = {
-    "postgres": {"db": "postgres", "migrate": "migrate", "app": "app"},
-    "mariadb": {"db": "mariadb", "migrate": "migrate-mariadb", "app": "app-mariadb"},
+    "postgres": {
+        "db": "postgres",
+        "migrate": "migrate",
+        "app": "app",
+        "housekeeping": "housekeeping",
+    },
+    "mariadb": {
+        "db": "mariadb",
+        "migrate": "migrate-mariadb",
+        "app": "app-mariadb",
+        "housekeeping": "housekeeping-mariadb",
+    },
 }
 
 
@@ -58,6 +68,17 @@ def test_each_profile_is_a_complete_stack(profile):
     assert "migrate --noinput" in migrate["command"][-1]
     assert "migrate_departments --noinput" in migrate["command"][-1]
     assert app["environment"]["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
+
+
+@pytest.mark.parametrize("profile", STACKS)
+def test_expired_sessions_are_cleared_on_a_schedule(profile):
+    names = STACKS[profile]
+    job = SERVICES[names["housekeeping"]]
+    assert "python manage.py clearsessions" in job["command"][-1]
+    assert "sleep" in job["command"][-1]
+    assert "housekeeping.ok" in " ".join(job["healthcheck"]["test"])
+    assert job["environment"] == SERVICES[names["app"]]["environment"]
+    assert job["depends_on"][names["migrate"]] == {"condition": "service_completed_successfully"}
 
 
 @pytest.mark.parametrize("profile", STACKS)
