@@ -13,10 +13,12 @@ the slowest part of Django's ``migrate`` back into every run.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import multiprocessing
 import os
 import signal
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.recorder import MigrationRecorder
 
+from departments.config import postgres_schema
 from departments.registry import Department
 
 DEPARTMENT_APP = "tickets"
@@ -292,6 +295,82 @@ def database_open(connection: BaseDatabaseWrapper, *, create: bool) -> bool:
     return True
 
 
+# How long a run waits for another run that is migrating the same department database.
+LOCK_WAIT = 120.0
+
+
+class MigrationLocked(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def migration_lock(connection: BaseDatabaseWrapper, *, wait: float | None = None) -> Iterator[None]:
+    """Hold this department database's migration lock while changing its schema.
+
+    Two operators (or a deploy job and an operator) running migrate_departments at once would
+    otherwise both apply the same migration to the same database, and the second would fail
+    half-way. The lock is the database's own where it has one: a PostgreSQL advisory lock (per
+    schema, for departments sharing a database), a MySQL/MariaDB named lock; for SQLite a file
+    lock beside the database file. Waits up to ``wait`` seconds, then raises MigrationLocked.
+    """
+    wait = LOCK_WAIT if wait is None else wait
+    deadline = time.monotonic() + wait
+    message = (
+        f"another run is migrating this department database (waited {wait:g} s for its lock); "
+        "try again when it has finished"
+    )
+    if connection.vendor == "postgresql":
+        schema = postgres_schema(connection.settings_dict) or ""
+        key = zlib.crc32(f"helpdesk migrate_departments {schema}".encode())
+        with connection.cursor() as cursor:
+            while True:
+                cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+                if cursor.fetchone()[0]:
+                    break
+                if time.monotonic() >= deadline:
+                    raise MigrationLocked(message)
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            _unlock(connection, "SELECT pg_advisory_unlock(%s)", key)
+    elif connection.vendor == "mysql":
+        name = f"helpdesk_migrate:{connection.settings_dict['NAME']}"[:64]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT GET_LOCK(%s, %s)", [name, max(0, int(wait))])
+            if cursor.fetchone()[0] != 1:
+                raise MigrationLocked(message)
+        try:
+            yield
+        finally:
+            _unlock(connection, "SELECT RELEASE_LOCK(%s)", name)
+    else:
+        path = _sqlite_path(connection) if connection.vendor == "sqlite" else None
+        if path is None:  # in memory: nothing else can reach it
+            yield
+            return
+        with open(f"{path}.migrate-lock", "a") as handle:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise MigrationLocked(message) from None
+                    time.sleep(0.2)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _unlock(connection: BaseDatabaseWrapper, sql: str, key: Any) -> None:
+    # A session lock ends with its connection anyway: a broken connection must not hide the
+    # error that broke it.
+    with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+        cursor.execute(sql, [key])
+
+
 def _applied(connection: BaseDatabaseWrapper) -> set[MigrationKey]:
     """The department's own django_migrations rows: one cheap query, no graph, no states."""
     recorder = MigrationRecorder(connection)
@@ -377,18 +456,22 @@ def department_migrate(
         if probe:
             return None
 
-        # Something to do: from here on it is Django's own machinery, as in `migrate`.
-        connection.prepare_database()
-        # An empty plan here: e.g. a squashed migration recorded under the names it replaces.
-        return _execute(
-            connection,
-            progress,
-            list(disk.leaves),
-            result,
-            fake=fake,
-            plan_only=plan_only,
-            nothing_notice="up to date",
-        )
+        with contextlib.nullcontext() if plan_only else migration_lock(connection):
+            # Another run may have applied them while this one waited for the lock.
+            if not plan_only and _applied(connection).issuperset(disk.plan):
+                return result(Outcome.NOTHING_TO_DO, notice="up to date (applied by another run)")
+            # Something to do: from here on it is Django's own machinery, as in `migrate`.
+            connection.prepare_database()
+            # An empty plan here: e.g. a squashed migration recorded under the names it replaces.
+            return _execute(
+                connection,
+                progress,
+                list(disk.leaves),
+                result,
+                fake=fake,
+                plan_only=plan_only,
+                nothing_notice="up to date",
+            )
     except Exception as exc:  # reported for this department; the others carry on
         return _failed(result, exc, connection, progress)
     finally:
@@ -476,30 +559,32 @@ def department_rollback(
         except DatabaseUnreachable as exc:
             return result(Outcome.UNREACHABLE, error=str(exc))
 
-        applied = _applied(connection)
-        applied_here = [key for key in disk.plan if key[0] == DEPARTMENT_APP and key in applied]
-        if not applied_here:
-            return result(Outcome.NOTHING_TO_DO, notice="nothing applied, nothing to roll back")
-        if to is not None:
-            target: tuple[str, str | None] = (DEPARTMENT_APP, to)
-            if target not in applied:
-                return result(
-                    Outcome.NOTHING_TO_DO, notice=f"{to} is not applied here, nothing to roll back"
-                )
-        elif steps is not None and steps < len(applied_here):
-            target = applied_here[-steps - 1]
-        else:
-            target = (DEPARTMENT_APP, None)
+        with contextlib.nullcontext() if plan_only else migration_lock(connection):
+            applied = _applied(connection)
+            applied_here = [key for key in disk.plan if key[0] == DEPARTMENT_APP and key in applied]
+            if not applied_here:
+                return result(Outcome.NOTHING_TO_DO, notice="nothing applied, nothing to roll back")
+            if to is not None:
+                target: tuple[str, str | None] = (DEPARTMENT_APP, to)
+                if target not in applied:
+                    return result(
+                        Outcome.NOTHING_TO_DO,
+                        notice=f"{to} is not applied here, nothing to roll back",
+                    )
+            elif steps is not None and steps < len(applied_here):
+                target = applied_here[-steps - 1]
+            else:
+                target = (DEPARTMENT_APP, None)
 
-        return _execute(
-            connection,
-            progress,
-            [target],
-            result,
-            fake=fake,
-            plan_only=plan_only,
-            nothing_notice=f"already at {to}",
-        )
+            return _execute(
+                connection,
+                progress,
+                [target],
+                result,
+                fake=fake,
+                plan_only=plan_only,
+                nothing_notice=f"already at {to}",
+            )
     except Exception as exc:  # reported for this department; the others carry on
         return _failed(result, exc, connection, progress)
     finally:

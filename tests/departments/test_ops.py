@@ -161,6 +161,31 @@ def test_one_department_failing_does_not_stop_the_others(dbs):
     assert by_slug["delta"].outcome is Outcome.MISSING
 
 
+def test_a_department_being_migrated_by_another_run_is_waited_for_then_reported(dbs, monkeypatch):
+    alpha, bravo = dbs.install({"ALPHA": dbs.url("alpha"), "BRAVO": dbs.url("bravo")})
+    assert run("migrate_departments", "--noinput").code == 0
+    assert run("rollback_departments", "--noinput").code == 0
+    monkeypatch.setattr(ops, "LOCK_WAIT", 1)
+    # Another run (another connection, as another process would have) holds alpha's lock.
+    other = connections.create_connection(alpha.alias)
+    try:
+        with ops.migration_lock(other):
+            ran = run("migrate_departments", "--noinput")
+            assert ran.code == ops.EXIT_SOME_FAILED
+            assert re.search(r"^alpha .*FAILED.*another run is migrating", ran.out, re.M)
+            assert applied(alpha.alias) == ALL[:-1]  # untouched while the other run holds it
+            assert applied(bravo.alias) == ALL  # the other department was not held up
+            blocked = run("rollback_departments", "--noinput", "--department", "alpha")
+            assert blocked.code == ops.EXIT_SOME_FAILED
+            assert applied(alpha.alias) == ALL[:-1]
+    finally:
+        other.close()
+    # Released: the next run migrates it.
+    ran = run("migrate_departments", "--noinput")
+    assert ran.code == 0, ran.err
+    assert applied(alpha.alias) == ALL
+
+
 def test_check_and_plan_change_nothing_and_say_so_in_the_exit_status(dbs):
     (alpha,) = dbs.install({"ALPHA": dbs.url("alpha")})
 
