@@ -321,21 +321,44 @@ def run_cases(args, factory) -> None:
     rows = []
     ours_all, naive_all = [], []
     print()
-    print("| case | ours median ms | ours p95 ms | naive median ms | naive p95 ms | ratio |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    # "query" is the time inside the engine (every read the page needs, counts included: what
+    # the naive baseline also does); "view path" adds the filter form and table set-up around it.
+    import tickets.tables
+
+    engine_run = tickets.tables.run
+    inside: list[float] = []
+
+    def timed_run(*a, **k):
+        t0 = time.perf_counter()
+        try:
+            return engine_run(*a, **k)
+        finally:
+            inside.append((time.perf_counter() - t0) * 1000)
+
+    tickets.tables.run = timed_run
+    print(
+        "| case | query median ms | query p95 ms | view path median ms | view path p95 ms "
+        "| naive median ms | naive p95 ms | ratio (naive / query) |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for label, query in cases(pages):
         if wanted and label not in wanted:
             continue
 
         missing = set()
 
-        def ours(query=query, missing=missing):
+        queries: list[float] = []
+
+        def ours(query=query, missing=missing, queries=queries):
+            inside.clear()
             _f, data, table = dashboard_table(request(query))
             # A department over its timeout is reported, not hidden: it shows in the table.
             missing.update(d.code for d in data.unavailable)
             list(table.page.object_list)
+            queries.append(sum(inside))
 
         ours()  # warm caches and connections
+        queries.clear()
         samples = timed(ours, args.repeat)
         if missing:
             label += f" (timed out: {', '.join(sorted(missing))})"
@@ -343,8 +366,11 @@ def run_cases(args, factory) -> None:
         if not args.no_naive:
             naive = naive_reader(request(query), args.backend)
             naive_samples = timed(naive, args.naive_repeat, args.naive_budget)
-        ours_med, ours_p95 = statistics.median(samples), p95(samples)
-        line = f"| {label} | {ours_med:.1f} | {ours_p95:.1f} |"
+        ours_med, ours_p95 = statistics.median(queries), p95(queries)
+        line = (
+            f"| {label} | {ours_med:.1f} | {ours_p95:.1f} | {statistics.median(samples):.1f} "
+            f"| {p95(samples):.1f} |"
+        )
         if naive_samples:
             naive_med = statistics.median(naive_samples)
             line += f" {naive_med:.0f} | {p95(naive_samples):.0f} | {naive_med / ours_med:.0f}x |"
@@ -382,7 +408,7 @@ def run_cases(args, factory) -> None:
     for label, (med, high) in http.items():
         print(f"| {label} | {med:.1f} | {high:.1f} |")
     print()
-    print(f"worst p95 of ours over all cases: {max(ours_all):.1f} ms")
+    print(f"worst query p95 of ours over all cases: {max(ours_all):.1f} ms")
 
 
 def deep_jumps(args) -> None:
