@@ -23,15 +23,3 @@ def query_with(context, keep_position=False, **changes) -> str:
             params[name] = value
     encoded = params.urlencode()
     return f"?{encoded}" if encoded else "?"
-
-
-@register.filter
-def ticket_link(row) -> str:
-    from tickets.links import ticket_url
-
-    return ticket_url(row.department, row.id)
-
-
-@register.filter
-def assignee_name(assignee_id, table) -> str:
-    return table.render_assignee(assignee_id)
