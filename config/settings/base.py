@@ -110,6 +110,9 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # (then `python manage.py createcachetable`, which the router puts in the system database) or
 # CACHE_URL=redis://host:6379/1.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://helpdesk")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # The same backend, reusing its Redis client instead of building one per call (see module).
+    CACHES["default"]["BACKEND"] = "config.cache.RedisCache"
 
 # --- Abuse limits -------------------------------------------------------------------------------
 # name: (how many, per seconds). Counted per client address (see HELPDESK_TRUSTED_PROXY_COUNT).
