@@ -287,7 +287,7 @@ def measure(args, kinds: list[str], password: str) -> int:
         wall = 0.0
         requests = 0
         queries: Counter = Counter()
-        profiler = cProfile.Profile() if args.profile else None
+        profiler = cProfile.Profile(time.process_time) if args.profile else None
         for i in range(args.n):
             if kind == "update":  # the page the form comes from is not part of the figure
                 path = detail_paths[i % len(detail_paths)]

@@ -113,6 +113,11 @@ CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://helpdesk"
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     # The same backend, reusing its Redis client instead of building one per call (see module).
     CACHES["default"]["BACKEND"] = "config.cache.RedisCache"
+    # Every signed-in request reads its session: from a shared Redis it is one cache read
+    # instead of a database query (writes still go to the database, then the cache). Only a
+    # shared cache: with a per-process one, a session ended in one worker would live on in
+    # the others.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # --- Abuse limits -------------------------------------------------------------------------------
 # name: (how many, per seconds). Counted per client address (see HELPDESK_TRUSTED_PROXY_COUNT).
