@@ -17,6 +17,7 @@ from django.utils import timezone
 from departments.aggregate import TicketFilters
 from departments.registry import Department
 from tickets.models import Priority, Status, Ticket
+from tickets.widgets import Select, SelectMultiple
 
 PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = PAGE_SIZES[0]
@@ -39,17 +40,19 @@ class DashboardFilter(django_filters.FilterSet):
     department = django_filters.MultipleChoiceFilter(
         label="Department",
         choices=(),
-        widget=forms.SelectMultiple(attrs={"size": 5}),
+        widget=SelectMultiple(attrs={"size": 5}),
     )
     status = django_filters.MultipleChoiceFilter(
         label="Status",
         choices=Status.choices,
-        widget=forms.SelectMultiple(attrs={"size": 5}),
+        widget=SelectMultiple(attrs={"size": 5}),
     )
     priority = django_filters.ChoiceFilter(
-        label="Priority", choices=Priority.choices, empty_label="Any priority"
+        label="Priority", choices=Priority.choices, empty_label="Any priority", widget=Select
     )
-    assignee = django_filters.ChoiceFilter(label="Assignee", choices=(), empty_label="Anyone")
+    assignee = django_filters.ChoiceFilter(
+        label="Assignee", choices=(), empty_label="Anyone", widget=Select
+    )
     created_from = django_filters.DateFilter(
         label="Created from", widget=forms.DateInput(attrs={"type": "date"})
     )
@@ -67,6 +70,7 @@ class DashboardFilter(django_filters.FilterSet):
         label="Rows per page",
         choices=[(str(size), str(size)) for size in PAGE_SIZES],
         empty_label=None,
+        widget=Select,
     )
 
     class Meta:

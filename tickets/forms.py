@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from departments.registry import Department, UnknownDepartment, registry
 from tickets.models import AdminNote, Priority, Status, Ticket
 from tickets.references import InvalidReference, normalize_reference
+from tickets.widgets import Select
 
 NAME_MAX = Ticket._meta.get_field("customer_name").max_length
 EMAIL_MAX = Ticket._meta.get_field("customer_email").max_length
@@ -188,11 +189,14 @@ class TicketUpdateForm(forms.Form):
     """
 
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
-    status = forms.ChoiceField(label="Status", choices=Status.choices)
-    priority = forms.TypedChoiceField(label="Priority", choices=Priority.choices, coerce=int)
+    status = forms.ChoiceField(label="Status", choices=Status.choices, widget=Select)
+    priority = forms.TypedChoiceField(
+        label="Priority", choices=Priority.choices, coerce=int, widget=Select
+    )
     assignee = forms.ChoiceField(
         label="Assigned to",
         required=False,
+        widget=Select,
         error_messages={"invalid_choice": MSG_UNKNOWN_ASSIGNEE},
     )
     note = forms.CharField(
