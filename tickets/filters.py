@@ -17,7 +17,7 @@ from django.utils import timezone
 from departments.aggregate import TicketFilters
 from departments.registry import Department
 from tickets.models import Priority, Status, Ticket
-from tickets.widgets import Select, SelectMultiple
+from tickets.widgets import DateInput, Select, SelectMultiple, TextInput
 
 PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = PAGE_SIZES[0]
@@ -54,15 +54,15 @@ class DashboardFilter(django_filters.FilterSet):
         label="Assignee", choices=(), empty_label="Anyone", widget=Select
     )
     created_from = django_filters.DateFilter(
-        label="Created from", widget=forms.DateInput(attrs={"type": "date"})
+        label="Created from", widget=DateInput(attrs={"type": "date"})
     )
     created_to = django_filters.DateFilter(
-        label="Created to", widget=forms.DateInput(attrs={"type": "date"})
+        label="Created to", widget=DateInput(attrs={"type": "date"})
     )
     q = django_filters.CharFilter(
         label="Search",
         max_length=SEARCH_MAX_LENGTH,
-        widget=forms.TextInput(
+        widget=TextInput(
             attrs={"type": "search", "placeholder": "Reference, email, name or subject"}
         ),
     )

@@ -1,10 +1,11 @@
-"""Select widgets that write Django's own markup in Python.
+"""Form widgets that write Django's own markup in Python.
 
-Django renders a select through its template engine, with two template includes per option
-(``select_option.html`` and ``attrs.html``). The dashboard's filter form has about twenty
-options and the staff ticket form a dozen, which made widget rendering the largest single cost
-of a dashboard page after the table. These widgets produce exactly the markup of Django's
-templates (tests compare the two, byte for byte) from the same ``get_context``.
+Django renders every widget through its template engine: a select makes two template includes
+per option (``select_option.html`` and ``attrs.html``), an input two includes. The dashboard's
+filter form (five selects with about twenty options, three inputs) and the staff ticket form
+made widget rendering the largest single cost of a dashboard page after the table. These
+widgets produce exactly the markup of Django's templates (tests compare the two, byte for byte)
+from the same ``get_context``; a widget given another template renders Django's way.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from django.utils.safestring import SafeData, mark_safe
 
 _SELECT = "django/forms/widgets/select.html"
 _OPTION = "django/forms/widgets/select_option.html"
+_TEXTAREA = "django/forms/widgets/textarea.html"
+# Templates that are nothing but {% include "django/forms/widgets/input.html" %}.
+_INPUTS = frozenset(
+    f"django/forms/widgets/{name}.html" for name in ("input", "text", "date", "hidden")
+)
 
 
 def _text(value) -> str:
@@ -66,3 +72,38 @@ class Select(_PythonSelect, forms.Select):
 
 class SelectMultiple(_PythonSelect, forms.SelectMultiple):
     pass
+
+
+class _PythonInput:
+    def render(self, name, value, attrs=None, renderer=None):
+        if self.template_name not in _INPUTS:
+            return super().render(name, value, attrs, renderer)
+        widget = self.get_context(name, value, attrs)["widget"]
+        shown = "" if widget["value"] is None else f' value="{_format(widget["value"])}"'
+        return mark_safe(
+            f'<input type="{_text(widget["type"])}" name="{_text(widget["name"])}"{shown}'
+            f"{_attrs(widget['attrs'])}>"
+        )
+
+
+class TextInput(_PythonInput, forms.TextInput):
+    pass
+
+
+class DateInput(_PythonInput, forms.DateInput):
+    pass
+
+
+class HiddenInput(_PythonInput, forms.HiddenInput):
+    pass
+
+
+class Textarea(forms.Textarea):
+    def render(self, name, value, attrs=None, renderer=None):
+        if self.template_name != _TEXTAREA:
+            return super().render(name, value, attrs, renderer)
+        widget = self.get_context(name, value, attrs)["widget"]
+        text = _text(widget["value"]) if widget["value"] else ""
+        return mark_safe(
+            f'<textarea name="{_text(widget["name"])}"{_attrs(widget["attrs"])}>\n{text}</textarea>'
+        )

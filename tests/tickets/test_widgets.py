@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from django import forms
 from django.utils.safestring import mark_safe
@@ -35,6 +37,29 @@ def test_same_markup_as_djangos_templates(ours, django, widget_attrs, value, att
     for choices in (CHOICES, [], [("only", "Only")]):
         expected = django(attrs=widget_attrs, choices=choices).render("na<me", value, attrs)
         assert ours(attrs=widget_attrs, choices=choices).render("na<me", value, attrs) == expected
+
+
+INPUT_VALUES = [None, "", "plain", 'q"uote <b> & co', mark_safe("<i>safe</i>"), 7, date(2025, 3, 1)]
+
+
+@pytest.mark.parametrize(
+    ("ours", "django"),
+    [
+        (widgets.TextInput, forms.TextInput),
+        (widgets.DateInput, forms.DateInput),
+        (widgets.HiddenInput, forms.HiddenInput),
+        (widgets.Textarea, forms.Textarea),
+    ],
+)
+@pytest.mark.parametrize("value", INPUT_VALUES)
+def test_inputs_give_the_same_markup_as_djangos_templates(ours, django, value):
+    for widget_attrs, attrs in [
+        (None, None),
+        ({"type": "search", "placeholder": 'Say "hi" & <go>'}, {"id": "id_q"}),
+        ({"rows": 5, "required": True, "disabled": False}, {"aria-invalid": "true"}),
+    ]:
+        expected = django(attrs=widget_attrs).render("na<me", value, attrs)
+        assert ours(attrs=widget_attrs).render("na<me", value, attrs) == expected
 
 
 def test_a_customised_template_is_still_honoured():
