@@ -18,8 +18,9 @@ tests/support/loadgen.py's browsers). Kinds of request, as loadgen sends them:
     update      POST /tickets/<slug>/<id>/ (status, priority and a note; answers 302)
 
 For each kind it prints the mean and median process CPU (``time.process_time``, which includes
-the dashboard engine's worker threads) and the mean wall milliseconds per request (per kind's
-iteration: ``open`` is two HTTP requests), and with ``--queries`` the
+the dashboard engine's worker threads), the mean wall milliseconds and the CPU milliseconds all
+PostgreSQL and Redis processes used (``db+redis``, from /proc: only meaningful on an otherwise
+idle machine) per iteration (``open`` is two HTTP requests), and with ``--queries`` the
 database queries per request by alias. ``--profile`` adds a cProfile top-30 by cumulative time
 for each kind. The database server's own CPU is not in these figures. Timings on a shared
 machine are noisy: compare runs made one after the other.
@@ -122,6 +123,28 @@ class WsgiBrowser:
         if status != 200 or not match:
             raise RuntimeError(f"GET {path} gave {status} without a form")
         return match.group(1)
+
+
+def server_cpu_seconds(names=("postgres", "redis-server")) -> float:
+    """CPU seconds used so far by every process of these names on this machine (Linux /proc).
+
+    Includes other users of the same servers: meaningful on an otherwise idle machine only.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        if name.startswith(names):
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / ticks
 
 
 def parse_args() -> argparse.Namespace:
@@ -274,7 +297,8 @@ def measure(args, kinds: list[str], password: str) -> int:
 
     pages: dict[str, tuple] = {}
     print(
-        f"{'kind':<10} {'requests':>8} {'cpu ms':>8} {'median':>8} {'wall ms':>8}  queries/request"
+        f"{'kind':<10} {'requests':>8} {'cpu ms':>8} {'median':>8} {'wall ms':>8} {'db+redis':>8}"
+        "  queries/request"
     )
     for kind in kinds:
         for i in range(min(20, args.n)):  # warm up: templates, connections, code paths
@@ -288,6 +312,7 @@ def measure(args, kinds: list[str], password: str) -> int:
         requests = 0
         queries: Counter = Counter()
         profiler = cProfile.Profile(time.process_time) if args.profile else None
+        servers_before = server_cpu_seconds()
         for i in range(args.n):
             if kind == "update":  # the page the form comes from is not part of the figure
                 path = detail_paths[i % len(detail_paths)]
@@ -313,12 +338,14 @@ def measure(args, kinds: list[str], password: str) -> int:
             for alias in connections:
                 for query in connections[alias].queries_log:
                     print(f"    {alias}: {query['sql'][:160]}")
+        servers = 1000 * (server_cpu_seconds() - servers_before) / args.n
         per = ", ".join(
             f"{alias.replace('_department', '')}={n / args.n:.1f}" for alias, n in queries.items()
         )
         print(
             f"{kind:<10} {requests:>8} {1000 * statistics.mean(cpu_each):>8.2f} "
-            f"{1000 * statistics.median(cpu_each):>8.2f} {1000 * wall / args.n:>8.2f}  {per}"
+            f"{1000 * statistics.median(cpu_each):>8.2f} {1000 * wall / args.n:>8.2f} "
+            f"{servers:>8.2f}  {per}"
         )
         if profiler:
             out = io.StringIO()
