@@ -102,6 +102,8 @@ SESSION_COOKIE_HTTPONLY = True
 # Staff sessions end when the browser closes or after a working day, whichever comes first.
 SESSION_COOKIE_AGE = env.int("HELPDESK_SESSION_SECONDS", default=12 * 60 * 60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Django's database sessions, updated without a transaction around one statement (see module).
+SESSION_ENGINE = "config.sessions.db"
 
 # --- Cache (rate limits and sign-in throttling keep their counters here) ------------------------
 # https://docs.djangoproject.com/en/5.2/topics/cache/
@@ -117,7 +119,7 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     # instead of a database query (writes still go to the database, then the cache). Only a
     # shared cache: with a per-process one, a session ended in one worker would live on in
     # the others.
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    SESSION_ENGINE = "config.sessions.cached_db"
 
 # --- Abuse limits -------------------------------------------------------------------------------
 # name: (how many, per seconds). Counted per client address (see HELPDESK_TRUSTED_PROXY_COUNT).

@@ -119,4 +119,4 @@ def test_sessions_are_read_from_the_cache_only_when_it_is_shared_redis(
         "shell", "--verbosity=0", "-c", code, tmp_path=tmp_path, CACHE_URL=cache_url
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == [backend, f"django.contrib.sessions.backends.{sessions}"]
+    assert result.stdout.split() == [backend, f"config.sessions.{sessions}"]
