@@ -6,6 +6,7 @@ engine applies them, since no single queryset spans department databases.
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime, time, timedelta
 
 import django_filters
@@ -81,12 +82,30 @@ class DashboardFilter(django_filters.FilterSet):
         super().__init__(data, queryset=Ticket.objects.none(), **kwargs)
         self.departments = departments
         self.user = user
-        self.filters["department"].extra["choices"] = [(d.slug, d.label) for d in departments]
-        self.filters["assignee"].extra["choices"] = assignee_choices(departments, user)
+        # The user's choices go on this form's own fields (deep copies of the class's).
+        fields = self.form.fields
+        fields["department"].choices = [(d.slug, d.label) for d in departments]
+        fields["assignee"].choices = assignee_choices(departments, user)
         # Unbound fields would render blank: show the defaults the table actually uses.
         self.form.fields["per_page"].initial = str(DEFAULT_PAGE_SIZE)
         self.form.fields["per_page"].required = False
         self.form.fields["q"].strip = True
+
+    def get_form_class(self):
+        """One form class for every request.
+
+        django-filter builds a new form class, and a new field per filter, for every FilterSet;
+        only the department and assignee choices differ between requests, and __init__ sets
+        them on the form instance.
+        """
+        cls = type(self)
+        form_class = cls.__dict__.get("_form_class")
+        if form_class is None:
+            filters = copy.deepcopy(cls.base_filters)  # .field is cached on the filter
+            fields = {name: f.field for name, f in filters.items()}
+            form_class = type(f"{cls.__name__}Form", (cls._meta.form,), fields)
+            cls._form_class = form_class
+        return form_class
 
     def valid_values(self) -> dict:
         """The cleaned values of the fields that validated; invalid ones are left out."""
