@@ -159,6 +159,7 @@ def parse_args() -> argparse.Namespace:
         "--show-queries", action="store_true", help="print the SQL of each kind's last request"
     )
     parser.add_argument("--sort", default="cumulative", help="cProfile sort key")
+    parser.add_argument("--callers", default="", help="with --profile: who calls this function")
     parser.add_argument(
         "--filter", nargs="*", help="pstats restrictions instead of the top 30, e.g. widgets 20"
     )
@@ -354,6 +355,8 @@ def measure(args, kinds: list[str], password: str) -> int:
             print(f"{kind}: {stats.total_calls / args.n:,.0f} Python calls per request")
             limits = [int(f) if f.isdigit() else f for f in args.filter or ["30"]]
             stats.print_stats(*limits)
+            if args.callers:
+                stats.print_callers(args.callers)
             text = re.sub(r"/[^ ]*/site-packages/", "", out.getvalue())
             print(text.replace(str(ROOT) + "/", ""))
     shutdown_workers()
