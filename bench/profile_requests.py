@@ -125,13 +125,12 @@ class WsgiBrowser:
         return match.group(1)
 
 
-def server_cpu_seconds(names=("postgres", "redis-server")) -> float:
-    """CPU seconds used so far by every process of these names on this machine (Linux /proc).
+def server_cpu_ticks(names=("postgres", "redis-server")) -> dict[int, int]:
+    """CPU clock ticks used so far by each process of these names on this machine (/proc).
 
     Includes other users of the same servers: meaningful on an otherwise idle machine only.
     """
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+    found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -143,8 +142,16 @@ def server_cpu_seconds(names=("postgres", "redis-server")) -> float:
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
         if name.startswith(names):
             fields = stat[stat.rindex(")") + 2 :].split()
-            total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total / ticks
+            found[int(entry)] = int(fields[11]) + int(fields[12])  # utime + stime
+    return found
+
+
+def server_cpu_since(before: dict[int, int]) -> float:
+    """CPU seconds used since ``before`` by the processes alive then and now (those that came
+    and went meanwhile, such as autovacuum workers, are not seen)."""
+    after = server_cpu_ticks()
+    ticks = sum(after[pid] - before[pid] for pid in before.keys() & after.keys())
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def parse_args() -> argparse.Namespace:
@@ -313,7 +320,7 @@ def measure(args, kinds: list[str], password: str) -> int:
         requests = 0
         queries: Counter = Counter()
         profiler = cProfile.Profile(time.process_time) if args.profile else None
-        servers_before = server_cpu_seconds()
+        servers_before = server_cpu_ticks()
         for i in range(args.n):
             if kind == "update":  # the page the form comes from is not part of the figure
                 path = detail_paths[i % len(detail_paths)]
@@ -339,7 +346,7 @@ def measure(args, kinds: list[str], password: str) -> int:
             for alias in connections:
                 for query in connections[alias].queries_log:
                     print(f"    {alias}: {query['sql'][:160]}")
-        servers = 1000 * (server_cpu_seconds() - servers_before) / args.n
+        servers = 1000 * server_cpu_since(servers_before) / args.n
         per = ", ".join(
             f"{alias.replace('_department', '')}={n / args.n:.1f}" for alias, n in queries.items()
         )
