@@ -1,14 +1,16 @@
 #!/usr/bin/env python
 """CPU per request, in-process, for the requests bench/load.py makes.
 
-    .venv/bin/python bench/profile_requests.py [-n 200] [--kinds dashboard,submit] [--profile]
-        [--tickets 1000] [--cache redis://127.0.0.1:6379/15] [--queries]
+    .venv/bin/python bench/profile_requests.py [-n 200] [--kinds dashboard,submit] [--queries]
+        [--show-queries] [--profile [--sort tottime] [--filter REGEX N] [--callers FUNC]]
+        [--tickets 1000] [--cache redis://127.0.0.1:6379/15]
 
 Sets up scratch PostgreSQL databases (system + five departments, dropped afterwards) exactly as
 bench/load.py does (tests/support/stack.py: production settings, migrations, collectstatic,
 Redis cache), seeds ``--tickets`` tickets, then loads the app *in this process* and drives its
 WSGI handler directly, the way gunicorn does (cookies, CSRF tokens and redirects handled like
-tests/support/loadgen.py's browsers). Kinds of request, as loadgen sends them:
+tests/support/loadgen.py's browsers). Kinds of request (loadgen sends all but ``partial`` and
+``submitted``):
 
     dashboard   GET /dashboard/?sort=..&page=..[&status=..] as a signed-in superadmin
     partial     the same with ``HX-Request: true`` (the htmx swap of the dashboard block)
@@ -17,13 +19,14 @@ tests/support/loadgen.py's browsers). Kinds of request, as loadgen sends them:
     open        GET /t/<reference>/ (302) and then GET /tickets/<slug>/<id>/ (two requests)
     update      POST /tickets/<slug>/<id>/ (status, priority and a note; answers 302)
 
-For each kind it prints the mean and median process CPU (``time.process_time``, which includes
-the dashboard engine's worker threads), the mean wall milliseconds and the CPU milliseconds all
-PostgreSQL and Redis processes used (``db+redis``, from /proc: only meaningful on an otherwise
-idle machine) per iteration (``open`` is two HTTP requests), and with ``--queries`` the
-database queries per request by alias. ``--profile`` adds a cProfile top-30 by cumulative time
-for each kind. The database server's own CPU is not in these figures. Timings on a shared
-machine are noisy: compare runs made one after the other.
+For each kind it prints, per iteration (``open`` is two HTTP requests): the mean and median CPU
+of this process (``time.process_time``, which includes the dashboard engine's worker threads),
+the mean wall milliseconds, and the CPU the PostgreSQL and Redis processes used (``db+redis``,
+from /proc: only meaningful on an otherwise idle machine); with ``--queries`` the queries per
+request by database alias (the engine's own worker connections are not counted). ``--profile``
+adds a cProfile (on CPU time, request thread only) top 30 by cumulative time and the number of
+Python calls per request, which unlike timings does not move with the machine's load. Timings
+on a shared machine are noisy: compare runs made one after the other.
 """
 
 from __future__ import annotations
