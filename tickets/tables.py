@@ -36,7 +36,7 @@ from departments.aggregate import (
 )
 from departments.registry import Department
 from tickets.filters import DEFAULT_PAGE_SIZE, PAGE_SIZES
-from tickets.links import ticket_url
+from tickets.links import ticket_urls
 
 # A page number past this is treated as "go to the last page" (and keeps offsets sane).
 MAX_PAGE_NUMBER = 10_000_000
@@ -366,6 +366,7 @@ class TicketTable(tables.Table):
         convert = settings.USE_TZ
         zone = timezone.get_current_timezone() if convert else None
         labels: dict[str, str] = {}
+        links = {}
         out = []
         for bound in self.paginated_rows:
             t: TicketRow = bound.record
@@ -373,6 +374,7 @@ class TicketTable(tables.Table):
             label = labels.get(department.slug)
             if label is None:
                 label = labels[department.slug] = escape(department.label)
+                links[department.slug] = ticket_urls(department)
             if t.assignee_id is None:
                 assignee = "Unassigned"
             else:
@@ -381,7 +383,7 @@ class TicketTable(tables.Table):
             updated = _local(t.updated_at, zone)
             out.append(
                 _ROW_HTML.format(
-                    link=escape(ticket_url(department, t.id)),
+                    link=escape(links[department.slug](t.id)),
                     reference=escape(t.reference),
                     department=label,
                     subject=escape(t.subject),

@@ -353,3 +353,13 @@ def test_table_rows_escape_every_value_and_show_local_time(departments, settings
     assert '<time datetime="2025-03-02T00:30:05+01:00">2025-03-02 00:30</time>' in html
     assert f'href="{reverse("ticket_detail", args=[departments[0].slug, 7])}"' in html
     assert "<td>Unassigned</td>" in html
+
+
+def test_ticket_urls_match_reverse_and_fall_back_when_the_id_is_not_last(departments, monkeypatch):
+    from tickets import links
+
+    build = links.ticket_urls(departments[0])
+    for ticket_id in (1, 7, 12345, 10**12):
+        assert build(ticket_id) == reverse("ticket_detail", args=[departments[0].slug, ticket_id])
+    monkeypatch.setattr(links, "ticket_url", lambda d, i: f"/t/{i}/edit/{d.slug}")
+    assert links.ticket_urls(departments[0])(9) == f"/t/9/edit/{departments[0].slug}"
