@@ -10,3 +10,4 @@ class DepartmentsConfig(AppConfig):
         from departments.registry import registry
 
         registry()
+        from departments import timestamps  # noqa: F401  (registers the timestamptz reader)

@@ -6,6 +6,7 @@ engine applies them, since no single queryset spans department databases.
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime, time, timedelta
 
 import django_filters
@@ -17,6 +18,7 @@ from django.utils import timezone
 from departments.aggregate import TicketFilters
 from departments.registry import Department
 from tickets.models import Priority, Status, Ticket
+from tickets.widgets import DateInput, Select, SelectMultiple, TextInput
 
 PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = PAGE_SIZES[0]
@@ -39,27 +41,29 @@ class DashboardFilter(django_filters.FilterSet):
     department = django_filters.MultipleChoiceFilter(
         label="Department",
         choices=(),
-        widget=forms.SelectMultiple(attrs={"size": 5}),
+        widget=SelectMultiple(attrs={"size": 5}),
     )
     status = django_filters.MultipleChoiceFilter(
         label="Status",
         choices=Status.choices,
-        widget=forms.SelectMultiple(attrs={"size": 5}),
+        widget=SelectMultiple(attrs={"size": 5}),
     )
     priority = django_filters.ChoiceFilter(
-        label="Priority", choices=Priority.choices, empty_label="Any priority"
+        label="Priority", choices=Priority.choices, empty_label="Any priority", widget=Select
     )
-    assignee = django_filters.ChoiceFilter(label="Assignee", choices=(), empty_label="Anyone")
+    assignee = django_filters.ChoiceFilter(
+        label="Assignee", choices=(), empty_label="Anyone", widget=Select
+    )
     created_from = django_filters.DateFilter(
-        label="Created from", widget=forms.DateInput(attrs={"type": "date"})
+        label="Created from", widget=DateInput(attrs={"type": "date"})
     )
     created_to = django_filters.DateFilter(
-        label="Created to", widget=forms.DateInput(attrs={"type": "date"})
+        label="Created to", widget=DateInput(attrs={"type": "date"})
     )
     q = django_filters.CharFilter(
         label="Search",
         max_length=SEARCH_MAX_LENGTH,
-        widget=forms.TextInput(
+        widget=TextInput(
             attrs={"type": "search", "placeholder": "Reference, email, name or subject"}
         ),
     )
@@ -67,6 +71,7 @@ class DashboardFilter(django_filters.FilterSet):
         label="Rows per page",
         choices=[(str(size), str(size)) for size in PAGE_SIZES],
         empty_label=None,
+        widget=Select,
     )
 
     class Meta:
@@ -77,12 +82,30 @@ class DashboardFilter(django_filters.FilterSet):
         super().__init__(data, queryset=Ticket.objects.none(), **kwargs)
         self.departments = departments
         self.user = user
-        self.filters["department"].extra["choices"] = [(d.slug, d.label) for d in departments]
-        self.filters["assignee"].extra["choices"] = assignee_choices(departments, user)
+        # The user's choices go on this form's own fields (deep copies of the class's).
+        fields = self.form.fields
+        fields["department"].choices = [(d.slug, d.label) for d in departments]
+        fields["assignee"].choices = assignee_choices(departments, user)
         # Unbound fields would render blank: show the defaults the table actually uses.
         self.form.fields["per_page"].initial = str(DEFAULT_PAGE_SIZE)
         self.form.fields["per_page"].required = False
         self.form.fields["q"].strip = True
+
+    def get_form_class(self):
+        """One form class for every request.
+
+        django-filter builds a new form class, and a new field per filter, for every FilterSet;
+        only the department and assignee choices differ between requests, and __init__ sets
+        them on the form instance.
+        """
+        cls = type(self)
+        form_class = cls.__dict__.get("_form_class")
+        if form_class is None:
+            filters = copy.deepcopy(cls.base_filters)  # .field is cached on the filter
+            fields = {name: f.field for name, f in filters.items()}
+            form_class = type(f"{cls.__name__}Form", (cls._meta.form,), fields)
+            cls._form_class = form_class
+        return form_class
 
     def valid_values(self) -> dict:
         """The cleaned values of the fields that validated; invalid ones are left out."""

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from departments.registry import Department, UnknownDepartment, registry
 from tickets.models import AdminNote, Priority, Status, Ticket
 from tickets.references import InvalidReference, normalize_reference
+from tickets.widgets import HiddenInput, Select, Textarea
 
 NAME_MAX = Ticket._meta.get_field("customer_name").max_length
 EMAIL_MAX = Ticket._meta.get_field("customer_email").max_length
@@ -187,12 +188,15 @@ class TicketUpdateForm(forms.Form):
     ticket has changed since.
     """
 
-    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
-    status = forms.ChoiceField(label="Status", choices=Status.choices)
-    priority = forms.TypedChoiceField(label="Priority", choices=Priority.choices, coerce=int)
+    version = forms.IntegerField(widget=HiddenInput, min_value=1)
+    status = forms.ChoiceField(label="Status", choices=Status.choices, widget=Select)
+    priority = forms.TypedChoiceField(
+        label="Priority", choices=Priority.choices, coerce=int, widget=Select
+    )
     assignee = forms.ChoiceField(
         label="Assigned to",
         required=False,
+        widget=Select,
         error_messages={"invalid_choice": MSG_UNKNOWN_ASSIGNEE},
     )
     note = forms.CharField(
@@ -201,7 +205,7 @@ class TicketUpdateForm(forms.Form):
         max_length=NOTE_MAX,
         help_text="Only staff see notes. The customer sees status changes, never notes.",
         error_messages={"max_length": MSG_NOTE_TOO_LONG},
-        widget=forms.Textarea(attrs={"rows": 5}),
+        widget=Textarea(attrs={"rows": 5}),
     )
 
     def __init__(self, *args, staff, current_assignee=None, **kwargs):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.urls import reverse
 
 from departments.registry import Department
@@ -10,3 +12,17 @@ from departments.registry import Department
 def ticket_url(department: Department, ticket_id: int) -> str:
     """The staff page of one ticket: ``/tickets/<department-slug>/<id>/``."""
     return reverse("ticket_detail", args=[department.slug, ticket_id])
+
+
+def ticket_urls(department: Department) -> Callable[[int], str]:
+    """``ticket_url`` for many tickets of one department, without a reverse() per ticket.
+
+    A dashboard page links 25-100 tickets; reverse() cost a third of writing the rows. The id
+    is the path's last segment; should the URL configuration ever put it elsewhere, this falls
+    back to reverse() per ticket rather than build wrong links.
+    """
+    sample = ticket_url(department, 0)
+    head = sample[: -len("0/")]
+    if not sample.endswith("/0/") or ticket_url(department, 12345) != f"{head}12345/":
+        return lambda ticket_id: ticket_url(department, ticket_id)
+    return lambda ticket_id: f"{head}{int(ticket_id)}/"

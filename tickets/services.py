@@ -119,29 +119,32 @@ def ticket_create(
     # Django's unique checks ignore the instance's database (they query the default manager),
     # so uniqueness is left to the database constraint and the retry below.
     ticket.full_clean(validate_unique=False, validate_constraints=False)
-    with transaction.atomic(using=alias):
-        for attempt in range(_REFERENCE_ATTEMPTS):
-            try:
-                with transaction.atomic(using=alias):
-                    ticket.save(using=alias, force_insert=True)
-                break
-            except IntegrityError:
-                # A reference clash is about one in 600,000 at a million tickets: draw again.
-                # Any other integrity error is a real problem and propagates.
-                clash = Ticket.objects.using(alias).filter(reference=ticket.reference).exists()
-                if not clash or attempt == _REFERENCE_ATTEMPTS - 1:
-                    raise
-                ticket.reference = new_reference(department)
-        TicketEvent.objects.using(alias).create(
-            ticket=ticket,
-            kind=TicketEvent.Kind.CREATED,
-            actor_id=actor.id,
-            actor_name=actor.name,
-            new_value=Status.NEW,
-            created_at=now,
-        )
-        _bump_counts(alias, [(ticket.status, ticket.priority, +1)])
-    return ticket
+    for attempt in range(_REFERENCE_ATTEMPTS):
+        try:
+            # The insert comes first, so a reference clash has nothing else to undo: the whole
+            # transaction is tried again, rather than paying a savepoint on every ticket.
+            with transaction.atomic(using=alias):
+                ticket.save(using=alias, force_insert=True)
+                TicketEvent.objects.using(alias).create(
+                    ticket=ticket,
+                    kind=TicketEvent.Kind.CREATED,
+                    actor_id=actor.id,
+                    actor_name=actor.name,
+                    new_value=Status.NEW,
+                    created_at=now,
+                )
+                _bump_counts(alias, [(ticket.status, ticket.priority, +1)])
+            return ticket
+        except IntegrityError:
+            # A reference clash is about one in 600,000 at a million tickets: draw again.
+            # Any other integrity error is a real problem and propagates.
+            clash = Ticket.objects.using(alias).filter(reference=ticket.reference).exists()
+            if not clash or attempt == _REFERENCE_ATTEMPTS - 1:
+                raise
+            ticket.pk = None  # nothing of the failed attempt was kept
+            ticket._state.adding, ticket._state.db = True, None
+            ticket.reference = new_reference(department)
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def ticket_update(

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
+from html import escape
 
 import django_tables2 as tables
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
+from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 from django_tables2.data import TableData
 from django_tables2.rows import BoundRows
 
@@ -31,6 +36,7 @@ from departments.aggregate import (
 )
 from departments.registry import Department
 from tickets.filters import DEFAULT_PAGE_SIZE, PAGE_SIZES
+from tickets.links import ticket_urls
 
 # A page number past this is treated as "go to the last page" (and keeps offsets sane).
 MAX_PAGE_NUMBER = 10_000_000
@@ -348,6 +354,79 @@ class TicketTable(tables.Table):
     def render_assignee(self, value) -> str:
         names = getattr(self.data, "assignee_names", {})
         return names.get(value, f"Staff #{value}")
+
+    def rows_html(self) -> SafeString:
+        """The ``<tr>`` of every row on this page (the body of tickets/_dashboard_table.html).
+
+        Written here rather than in the template: resolving ~14 variables and 4 date filters
+        per row in the template language took about a third of a dashboard request's CPU.
+        Every value is escaped exactly as ``{{ }}`` would (``html.escape``); dates are shown
+        in the current time zone as the ``date`` filter shows them.
+        """
+        convert = settings.USE_TZ
+        zone = timezone.get_current_timezone() if convert else None
+        labels: dict[str, str] = {}
+        links = {}
+        out = []
+        for bound in self.paginated_rows:
+            t: TicketRow = bound.record
+            department = t.department
+            label = labels.get(department.slug)
+            if label is None:
+                label = labels[department.slug] = escape(department.label)
+                links[department.slug] = ticket_urls(department)
+            if t.assignee_id is None:
+                assignee = "Unassigned"
+            else:
+                assignee = escape(str(self.render_assignee(t.assignee_id)))
+            created = _local(t.created_at, zone)
+            updated = _local(t.updated_at, zone)
+            out.append(
+                _ROW_HTML.format(
+                    link=escape(links[department.slug](t.id)),
+                    reference=escape(t.reference),
+                    department=label,
+                    subject=escape(t.subject),
+                    name=escape(t.customer_name),
+                    email=escape(t.customer_email),
+                    status=escape(t.status),
+                    status_label=escape(t.status_label),
+                    priority_label=escape(t.priority_label),
+                    assignee=assignee,
+                    created_iso=created.isoformat(),
+                    created=_minute(created),
+                    updated_iso=updated.isoformat(),
+                    updated=_minute(updated),
+                )
+            )
+        return mark_safe("".join(out))
+
+
+_ROW_HTML = """
+      <tr>
+        <th scope="row"><a href="{link}" hx-boost="false">{reference}</a></th>
+        <td>{department}</td>
+        <td class="subject">{subject}</td>
+        <td>{name}</td>
+        <td>{email}</td>
+        <td class="nowrap"><span class="status status-{status}">{status_label}</span></td>
+        <td>{priority_label}</td>
+        <td>{assignee}</td>
+        <td class="when"><time datetime="{created_iso}">{created}</time></td>
+        <td class="when"><time datetime="{updated_iso}">{updated}</time></td>
+      </tr>"""
+
+
+def _local(value: datetime, zone) -> datetime:
+    """As the template language shows an aware datetime: in the current time zone."""
+    if zone is not None and value.tzinfo is not None and value.utcoffset() is not None:
+        return value.astimezone(zone)
+    return value
+
+
+def _minute(value: datetime) -> str:
+    """The ``date:"Y-m-d H:i"`` of the template language, without its per-call setup."""
+    return f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}"
 
 
 def page_count_label(paginator: DashboardPaginator, page: DashboardPage) -> str:

@@ -102,6 +102,8 @@ SESSION_COOKIE_HTTPONLY = True
 # Staff sessions end when the browser closes or after a working day, whichever comes first.
 SESSION_COOKIE_AGE = env.int("HELPDESK_SESSION_SECONDS", default=12 * 60 * 60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Django's database sessions, updated without a transaction around one statement (see module).
+SESSION_ENGINE = "config.sessions.db"
 
 # --- Cache (rate limits and sign-in throttling keep their counters here) ------------------------
 # https://docs.djangoproject.com/en/5.2/topics/cache/
@@ -110,6 +112,14 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # (then `python manage.py createcachetable`, which the router puts in the system database) or
 # CACHE_URL=redis://host:6379/1.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://helpdesk")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # The same backend, reusing its Redis client instead of building one per call (see module).
+    CACHES["default"]["BACKEND"] = "config.cache.RedisCache"
+    # Every signed-in request reads its session: from a shared Redis it is one cache read
+    # instead of a database query (writes still go to the database, then the cache). Only a
+    # shared cache: with a per-process one, a session ended in one worker would live on in
+    # the others.
+    SESSION_ENGINE = "config.sessions.cached_db"
 
 # --- Abuse limits -------------------------------------------------------------------------------
 # name: (how many, per seconds). Counted per client address (see HELPDESK_TRUSTED_PROXY_COUNT).

@@ -73,3 +73,42 @@ def test_deploy_check_warns_about_a_per_process_cache(settings):
         "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "t"}
     }
     assert shared_cache_check(None) == []
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "django.core.cache.backends.locmem.LocMemCache",  # incr keeps the expiry
+        "django.core.cache.backends.filebased.FileBasedCache",  # incr resets it (get + set)
+    ],
+)
+def test_a_counter_lives_to_the_end_of_its_window_whatever_the_default_timeout(
+    backend, settings, tmp_path
+):
+    import pickle
+
+    from django.core.cache import caches
+
+    settings.CACHES = {"default": {"BACKEND": backend, "LOCATION": str(tmp_path), "TIMEOUT": 1}}
+    limit = RateLimit(scope="expiry", limit=5, window=600)
+    now = 1_000_200.0  # 200 s into a window: 400 s remain
+    with mock.patch.object(ratelimit.time, "time", return_value=now):
+        assert [limit.hit("a") for _ in range(3)] == [1, 2, 3]
+        key = caches["default"].make_key(limit._cache_key("a", now))
+        store = caches["default"]
+        if backend.endswith("LocMemCache"):
+            expires = store._expire_info[key]
+        else:
+            with open(store._key_to_file(limit._cache_key("a", now)), "rb") as f:
+                expires = pickle.load(f)
+    # Both backends took the (mocked) clock too: the key must outlive the default 1 s timeout.
+    assert expires >= now + 400
+
+
+def test_the_redis_cache_reuses_its_client():
+    from config.cache import RedisCache
+
+    cache = RedisCache("redis://127.0.0.1:6379/15", {})
+    first = cache._cache.get_client("k", write=True)
+    assert cache._cache.get_client("other", write=True) is first
+    assert cache._cache.get_client("k") is first  # one server: reads use the same pool

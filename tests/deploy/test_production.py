@@ -98,3 +98,25 @@ def test_log_lines_are_json_without_passwords():
 def test_scrub_leaves_ordinary_text_alone():
     assert scrub("ticket TEC-ABCDEF saved") == "ticket TEC-ABCDEF saved"
     assert scrub("password: 'secret word'") == "password: ***"
+
+
+@pytest.mark.parametrize(
+    ("cache_url", "backend", "sessions"),
+    [
+        ("redis://127.0.0.1:6379/1", "config.cache.RedisCache", "cached_db"),
+        ("dbcache://helpdesk_cache", "django.core.cache.backends.db.DatabaseCache", "db"),
+        ("locmemcache://x", "django.core.cache.backends.locmem.LocMemCache", "db"),
+    ],
+)
+def test_sessions_are_read_from_the_cache_only_when_it_is_shared_redis(
+    tmp_path, cache_url, backend, sessions
+):
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.CACHES['default']['BACKEND'], s.SESSION_ENGINE)"
+    )
+    result = run_production(
+        "shell", "--verbosity=0", "-c", code, tmp_path=tmp_path, CACHE_URL=cache_url
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [backend, f"config.sessions.{sessions}"]

@@ -307,3 +307,59 @@ def test_ticket_links_leave_the_dashboard_instead_of_swapping_into_it(admin_clie
     ticket_links = re.findall(r'<th scope="row"><a ([^>]+)>', page)
     assert ticket_links
     assert all('hx-boost="false"' in attrs for attrs in ticket_links)
+
+
+@pytest.mark.parametrize("partial", [False, True])
+def test_a_dashboard_page_makes_a_fixed_number_of_system_queries(admin_client, partial):
+    """Session, user, the assignee filter's choices and the names of the page's assignees:
+    none per row, per department or per column, whatever the page size."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    headers = {"HTTP_HX_REQUEST": "true"} if partial else {}
+    for query in ("?sort=assignee&per_page=100", "?sort=-assignee&per_page=25&page=2"):
+        with CaptureQueriesContext(connection) as system:
+            response = admin_client.get(reverse("dashboard") + query, **headers)
+        assert len(references(response)) > 1
+        assert len(system) == 4, [q["sql"] for q in system]
+
+
+def test_table_rows_escape_every_value_and_show_local_time(departments, settings):
+    from datetime import UTC, datetime
+
+    from django.utils import timezone
+
+    from departments.aggregate import TicketRow
+    from tickets.tables import TicketTable
+
+    row = TicketRow(
+        department=departments[0],
+        id=7,
+        reference="TEC-ABCDEF",
+        customer_name="O'Neil <b>",
+        customer_email='x"y@example.com',
+        subject="<script>alert(1)</script> & more",
+        status="open",
+        priority=3,
+        assignee_id=None,
+        created_at=datetime(2025, 3, 1, 23, 30, 5, tzinfo=UTC),
+        updated_at=datetime(2025, 3, 2, 8, 0, tzinfo=UTC),
+    )
+    with timezone.override("Europe/Berlin"):
+        html = TicketTable([row]).rows_html()
+    assert "<script>" not in html and "<b>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html
+    assert "O&#x27;Neil &lt;b&gt;" in html and "x&quot;y@example.com" in html
+    assert '<time datetime="2025-03-02T00:30:05+01:00">2025-03-02 00:30</time>' in html
+    assert f'href="{reverse("ticket_detail", args=[departments[0].slug, 7])}"' in html
+    assert "<td>Unassigned</td>" in html
+
+
+def test_ticket_urls_match_reverse_and_fall_back_when_the_id_is_not_last(departments, monkeypatch):
+    from tickets import links
+
+    build = links.ticket_urls(departments[0])
+    for ticket_id in (1, 7, 12345, 10**12):
+        assert build(ticket_id) == reverse("ticket_detail", args=[departments[0].slug, ticket_id])
+    monkeypatch.setattr(links, "ticket_url", lambda d, i: f"/t/{i}/edit/{d.slug}")
+    assert links.ticket_urls(departments[0])(9) == f"/t/9/edit/{departments[0].slug}"

@@ -87,6 +87,10 @@ def test_reference_clash_draws_a_new_reference(tech):
     with mock.patch.object(services, "new_reference", side_effect=lambda d: next(draws)):
         second = TicketFactory(department=tech)
     assert second.reference == "TEC-ZZZZZZ"
+    # The clashing attempt left nothing behind: two tickets, one event each, exact counts.
+    assert Ticket.objects.using(tech.alias).count() == 2
+    assert TicketEvent.objects.using(tech.alias).filter(ticket=second).count() == 1
+    assert nonzero(ticket_counts(tech)) == nonzero(true_counts(tech))
 
 
 def test_status_change_with_note_in_one_transaction(tech):

@@ -1,0 +1,7 @@
+"""Database sessions (see the package docstring)."""
+
+from config.sessions import SingleStatementUpdate
+
+
+class SessionStore(SingleStatementUpdate):
+    pass
