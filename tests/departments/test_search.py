@@ -173,6 +173,11 @@ def test_sqlite_terms_with_many_matches_walk_the_sort_index_with_the_same_rows(
         aggregate._fts_probe.cache_clear()
         condition, _ = aggregate._text_search_sql("zz-none", department, dialect, "")
         assert condition.startswith("id IN"), condition
+        # A count must see every match: it reads them from the index unless there are so many
+        # that a scan reaches the cap first.
+        monkeypatch.setattr(aggregate, "FTS_MANY_MATCHES_FOR_COUNT", 10_000)
+        condition, _ = aggregate._text_search_sql("example", department, dialect, "", counting=True)
+        assert condition.startswith("id IN"), condition
         for term in ("example", "jam", "Café", "king"):
             filters = TicketFilters(search=term)
             matched = reference_filter(search_rows, filters, all_departments())
@@ -182,5 +187,6 @@ def test_sqlite_terms_with_many_matches_walk_the_sort_index_with_the_same_rows(
                 for r in reference_order(matched, "subject", True)
             ]
             assert walk(query, 5) == expected, term
+            assert aggregate.run(query, count=True).count.value == len(expected), term
     finally:
         aggregate._fts_probe.cache_clear()
