@@ -717,20 +717,25 @@ def _range_count_sql(
     return sql, [*params, cap]
 
 
+def _count_table_where(f: TicketFilters) -> tuple[str, list[Any]]:
+    """The WHERE clause of a read of the maintained (status, priority) counts."""
+    conditions, params = [], []
+    if f.statuses:
+        conditions.append(f"status IN ({', '.join(['%s'] * len(f.statuses))})")
+        params += f.statuses
+    if f.priorities:
+        conditions.append(f"priority IN ({', '.join(['%s'] * len(f.priorities))})")
+        params += f.priorities
+    return (f" WHERE {' AND '.join(conditions)}" if conditions else ""), params
+
+
 def _count_sql(
     query: TicketQuery, department: Department, dialect: _Dialect, table_prefix: str
 ) -> tuple[str, list[Any], bool] | None:
     """One department's count: (sql, params, exact). Exact counts read TicketCount."""
     f = query.filters
     if f.countable:
-        conditions, params = [], []
-        if f.statuses:
-            conditions.append(f"status IN ({', '.join(['%s'] * len(f.statuses))})")
-            params += f.statuses
-        if f.priorities:
-            conditions.append(f"priority IN ({', '.join(['%s'] * len(f.priorities))})")
-            params += f.priorities
-        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        where, params = _count_table_where(f)
         sql = (
             f"SELECT COALESCE(SUM({dialect.quote('count')}), 0) AS c "
             f"FROM {table_prefix}{dialect.quote(COUNT_TABLE)}{where}"
@@ -1390,7 +1395,12 @@ def _locate_in_disjoint_streams(
             size = sizes.get(stream, 0)
         else:
             counted = _count_round(
-                query, groups, arm_numbers, result, {stream: (None, None)}, {stream: remaining + 1}
+                query,
+                [_group_of(groups, stream, arm_numbers)],
+                arm_numbers,
+                result,
+                {stream: (None, None)},
+                {stream: remaining + 1},
             )
             size = counted.get(stream, 0)
             result.examined += size
@@ -1445,15 +1455,8 @@ def _exact_stream_sizes(
     def work(group: _Group, runner: _Runner) -> list[tuple]:
         dialect = runner.dialect
         parts, params = [], []
+        where, values = _count_table_where(f)
         for department, prefix in zip(group.departments, group.prefixes, strict=True):
-            conditions, values = [], []
-            if f.statuses:
-                conditions.append(f"status IN ({', '.join(['%s'] * len(f.statuses))})")
-                values += f.statuses
-            if f.priorities:
-                conditions.append(f"priority IN ({', '.join(['%s'] * len(f.priorities))})")
-                values += f.priorities
-            where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
             parts.append(
                 f"SELECT {arm_numbers[department.slug]} AS d, status, "
                 f"SUM({dialect.quote('count')}) AS c "
@@ -1484,9 +1487,14 @@ def _probe_one(
     plan: tuple[str, Any, int],
 ) -> tuple | None:
     """One stream's row by a probe plan (see ``_probe_plan``), from its group alone."""
-    group = next(g for g in groups if any(arm_numbers[d.slug] == stream[1] for d in g.departments))
+    group = _group_of(groups, stream, arm_numbers)
     _heads, probes = _probe_round(query, [group], arm_numbers, result, None, {stream: plan})
     return probes.get(stream)
+
+
+def _group_of(groups: list[_Group], stream: tuple, arm_numbers: dict[str, int]) -> _Group:
+    """The group that reads ``stream`` (a (partition rank, department rank) pair)."""
+    return next(g for g in groups if any(arm_numbers[d.slug] == stream[1] for d in g.departments))
 
 
 def _streams(query: TicketQuery, groups: list[_Group], arm_numbers: dict[str, int]) -> set:

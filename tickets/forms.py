@@ -69,6 +69,20 @@ def _reference_field(**kwargs) -> forms.CharField:
     )
 
 
+def _email_field(**kwargs) -> forms.EmailField:
+    return forms.EmailField(
+        label="Email address",
+        max_length=EMAIL_MAX,
+        error_messages={
+            "required": MSG_EMAIL_REQUIRED,
+            "invalid": MSG_EMAIL_INVALID,
+            "max_length": MSG_EMAIL_TOO_LONG,
+        },
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "spellcheck": "false"}),
+        **kwargs,
+    )
+
+
 def _clean_reference(text: str) -> str:
     try:
         return normalize_reference(text)
@@ -86,16 +100,8 @@ class TicketSubmissionForm(forms.Form):
         too_long_msg=MSG_NAME_TOO_LONG,
         widget=forms.TextInput(attrs={"autocomplete": "name", "spellcheck": "false"}),
     )
-    email = forms.EmailField(
-        label="Email address",
-        max_length=EMAIL_MAX,
-        help_text="We reply to this address. You need it, with your reference, to check status.",
-        error_messages={
-            "required": MSG_EMAIL_REQUIRED,
-            "invalid": MSG_EMAIL_INVALID,
-            "max_length": MSG_EMAIL_TOO_LONG,
-        },
-        widget=forms.EmailInput(attrs={"autocomplete": "email", "spellcheck": "false"}),
+    email = _email_field(
+        help_text="We reply to this address. You need it, with your reference, to check status."
     )
     phone = forms.CharField(
         label="Phone number (optional)",
@@ -151,17 +157,7 @@ class StatusLookupForm(forms.Form):
     """A customer proves a ticket is theirs with its reference and the email it was sent from."""
 
     reference = _reference_field(help_text="It is on your confirmation page, like BIL-7K3F9Q.")
-    email = forms.EmailField(
-        label="Email address",
-        max_length=EMAIL_MAX,
-        help_text="The address you gave when you submitted the ticket.",
-        error_messages={
-            "required": MSG_EMAIL_REQUIRED,
-            "invalid": MSG_EMAIL_INVALID,
-            "max_length": MSG_EMAIL_TOO_LONG,
-        },
-        widget=forms.EmailInput(attrs={"autocomplete": "email", "spellcheck": "false"}),
-    )
+    email = _email_field(help_text="The address you gave when you submitted the ticket.")
 
     def clean_reference(self) -> str:
         return _clean_reference(self.cleaned_data["reference"])
