@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from accounts.models import Role, User
@@ -24,3 +27,55 @@ def users_by_id(ids: Iterable[int | None]) -> dict[int, User]:
     """Users for the ids department rows store (no foreign key can cross databases)."""
     wanted = {i for i in ids if i is not None}
     return User.objects.in_bulk(wanted) if wanted else {}
+
+
+# Every save or delete of a user or a membership changes this value in the shared cache; a
+# process's copy of the assignable staff is good for as long as the value it was read under.
+STAFF_VERSION_KEY = "accounts:staff-version"
+_MEMO_LIMIT = 256
+_assignable: dict[tuple[str, ...], tuple[str, list[tuple[int, str]]]] = {}
+
+
+def assignable_staff(slugs: Iterable[str]) -> list[tuple[int, str]]:
+    """(id, display name) of the active staff who may hold tickets in any of ``slugs``: their
+    members and every superadmin, by name.
+
+    Every dashboard page offers these in its Assignee filter. They change only when staff do, so
+    each process keeps them and checks one version value in the cache per call instead of
+    joining the staff tables per page.
+    """
+    key = tuple(sorted(set(slugs)))
+    version = cache.get(STAFF_VERSION_KEY)
+    if version is None:
+        # Never set, or the cache lost it: whatever a process kept may predate a change.
+        cache.add(STAFF_VERSION_KEY, uuid.uuid4().hex, None)
+        version = cache.get(STAFF_VERSION_KEY)
+    kept = _assignable.get(key)
+    if kept is not None and version is not None and kept[0] == version:
+        return kept[1]
+    staff = [
+        (user.pk, user.get_full_name() or user.get_username())
+        for user in User.objects.filter(is_active=True)
+        .filter(Q(role=Role.SUPERADMIN) | Q(memberships__department__in=key))
+        .distinct()
+        .order_by("first_name", "last_name", "username")
+    ]
+    if version is not None:
+        if len(_assignable) >= _MEMO_LIMIT:
+            _assignable.clear()
+        _assignable[key] = (version, staff)
+    return staff
+
+
+def staff_changed(**kwargs) -> None:
+    """Signal receiver: a user or membership changed, so every process's kept staff is stale.
+
+    Changed now and again after the commit: a page read between the two may have kept the
+    rows from before the commit under the first new value.
+    """
+    _new_staff_version()
+    transaction.on_commit(_new_staff_version, using="default")
+
+
+def _new_staff_version() -> None:
+    cache.set(STAFF_VERSION_KEY, uuid.uuid4().hex, None)

@@ -11,10 +11,10 @@ from datetime import datetime, time, timedelta
 
 import django_filters
 from django import forms
-from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.http import QueryDict
 from django.utils import timezone
 
+from accounts.selectors import assignable_staff
 from departments.aggregate import TicketFilters
 from departments.registry import Department
 from tickets.models import Priority, Status, Ticket
@@ -78,8 +78,17 @@ class DashboardFilter(django_filters.FilterSet):
         form = DashboardFilterForm
         fields: tuple[str, ...] = ()
 
-    def __init__(self, data=None, *, departments: list[Department], user, **kwargs):
-        super().__init__(data, queryset=Ticket.objects.none(), **kwargs)
+    def __init__(self, data=None, *, departments: list[Department], user, request=None):
+        # FilterSet.__init__ would deep-copy every filter, with the form field cached on it, for
+        # every request (a twentieth of a dashboard page's CPU) so that filtering a queryset can
+        # set per-request state on them. Nothing here filters a queryset (the engine applies
+        # ticket_filters()); only .form is used, so the class's filters are shared, unchanged.
+        self.is_bound = data is not None
+        self.data = data or QueryDict()
+        self.queryset = Ticket.objects.none()
+        self.request = request
+        self.form_prefix = None
+        self.filters = self.base_filters
         self.departments = departments
         self.user = user
         # The user's choices go on this form's own fields (deep copies of the class's).
@@ -90,6 +99,11 @@ class DashboardFilter(django_filters.FilterSet):
         self.form.fields["per_page"].initial = str(DEFAULT_PAGE_SIZE)
         self.form.fields["per_page"].required = False
         self.form.fields["q"].strip = True
+
+    @property
+    def qs(self):
+        # The shared filters above must not filter: that would set per-request state on them.
+        raise NotImplementedError("the dashboard engine applies the filters: use ticket_filters()")
 
     def get_form_class(self):
         """One form class for every request.
@@ -157,16 +171,7 @@ def _start_of(day) -> datetime:
 
 def assignee_choices(departments: list[Department], user) -> list[tuple[str, str]]:
     """Anyone who can hold tickets in ``departments``: their members and the superadmins."""
-    from accounts.models import Role
-
-    User = get_user_model()
-    slugs = [d.slug for d in departments]
-    staff = (
-        User.objects.filter(is_active=True)
-        .filter(Q(role=Role.SUPERADMIN) | Q(memberships__department__in=slugs))
-        .distinct()
-        .order_by("first_name", "last_name", "username")
-    )
     choices = [(ASSIGNEE_ME, "Me"), (ASSIGNEE_NONE, "Unassigned")]
-    choices += [(str(u.pk), u.get_full_name() or u.get_username()) for u in staff if u != user]
+    staff = assignable_staff(d.slug for d in departments)
+    choices += [(str(pk), name) for pk, name in staff if pk != user.pk]
     return choices
