@@ -256,6 +256,36 @@ class Workload:
             )
         browser.close()
 
+    def baseline(self, path: str, seconds: float) -> float:
+        """Requests per second the same browsers get from GET ``path`` alone: the ceiling the
+        machine, the server and this client allow for one light page, measured in the run."""
+        deadline = time.monotonic() + seconds
+        done = [0]
+
+        def work(i: int) -> None:
+            browser = self._browser(random.Random(1000 + i))
+            n = 0
+            try:
+                while time.monotonic() < deadline:
+                    status, _, _ = browser.request("GET", path)
+                    if status != 200:
+                        raise RuntimeError(f"baseline GET {path} gave {status}")
+                    n += 1
+            finally:
+                browser.close()
+                with self.outcomes.lock:
+                    done[0] += n
+
+        threads = [
+            threading.Thread(target=work, args=(i,), daemon=True) for i in range(self.threads)
+        ]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(seconds + 30)
+        return done[0] / (time.perf_counter() - started)
+
     def run(self) -> float:
         """Run to the time limit or the budget; returns the elapsed seconds."""
         kinds = [self._submitter] * self.mix[0] + [self._dashboard] * self.mix[1]
