@@ -405,6 +405,51 @@ class TicketTable(tables.Table):
             "  </thead>"
         )
 
+    def pagination_html(self) -> SafeString:
+        """The page links under the table (empty on a lone page), written here like the rows.
+
+        Numbers are offered only where the page's number is known; near an uncounted end the
+        previous and next links carry keyset cursors instead.
+        """
+        from tickets.templatetags.dashboard import query_string
+
+        page, params = self.page, self.request.GET
+        if not (page.has_previous() or page.has_next()):
+            return mark_safe("")
+        number = page.known_number
+
+        def href(**changes) -> str:
+            return escape(query_string(params, **changes))
+
+        items = []
+        if page.has_previous():
+            if number == 2:
+                previous = href()
+            elif number:
+                previous = href(page=number - 1, before=page.previous_cursor)
+            else:
+                previous = href(before=page.previous_cursor)
+            items.append(f'<li><a href="{href()}">First</a></li>')
+            items.append(f'<li><a rel="prev" href="{previous}">Previous</a></li>')
+        for link in page.links:
+            if link == number:
+                items.append(f'<li><span aria-current="page">{link}</span></li>')
+            elif link == self.paginator.ELLIPSIS:
+                items.append('<li><span class="ellipsis">…</span></li>')
+            else:
+                items.append(f'<li><a href="{href(page=link)}">{link}</a></li>')
+        if page.has_next():
+            if number:
+                following = href(page=number + 1, after=page.next_cursor)
+            else:
+                following = href(after=page.next_cursor)
+            items.append(f'<li><a rel="next" href="{following}">Next</a></li>')
+            items.append(f'<li><a href="{href(page="last")}">Last</a></li>')
+        body = "\n    ".join(items)
+        return mark_safe(
+            f'<nav class="pagination" aria-label="Pages">\n  <ul>\n    {body}\n  </ul>\n</nav>'
+        )
+
     def rows_html(self) -> SafeString:
         """The ``<tr>`` of every row on this page (the body of tickets/_dashboard_table.html).
 
