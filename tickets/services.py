@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
@@ -64,20 +64,31 @@ def _staff_name(user_id: int | None) -> str:
     return Actor.from_user(user).name if user else f"Former staff #{user_id}"
 
 
+def _count_update_sql(connection) -> str:
+    q = connection.ops.quote_name
+    count = q(TicketCount._meta.get_field("count").column)
+    return (
+        f"UPDATE {q(TicketCount._meta.db_table)} SET {count} = {count} + %s "
+        f"WHERE {q(TicketCount._meta.get_field('status').column)} = %s "
+        f"AND {q(TicketCount._meta.get_field('priority').column)} = %s"
+    )
+
+
 def _bump_counts(alias: str, changes: Iterable[tuple[str, int, int]]) -> None:
     """Apply (status, priority, delta) changes to the count rows.
 
     Rows are touched in key order so two transactions moving tickets in opposite directions
     cannot deadlock on each other's count rows.
     """
+    connection = connections[alias]
     for status, priority, delta in sorted(changes):
         if delta == 0:
             continue
-        updated = (
-            TicketCount.objects.using(alias)
-            .filter(status=status, priority=priority)
-            .update(count=F("count") + delta)
-        )
+        # Every ticket write runs this: plain SQL spares the ORM's compile of the same UPDATE
+        # (a tenth of a submission's CPU). Table and column names come from the model.
+        with connection.cursor() as cursor:
+            cursor.execute(_count_update_sql(connection), [delta, status, priority])
+            updated = cursor.rowcount
         if not updated:
             # Migrations create every row; this covers a table emptied by hand.
             try:
