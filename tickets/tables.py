@@ -39,6 +39,8 @@ from departments.registry import Department
 from tickets.filters import DEFAULT_PAGE_SIZE, PAGE_SIZES
 from tickets.links import ticket_urls
 
+# Pages up to this number are read together with the count (see DashboardPaginator).
+NEAR_PAGES = 10
 # A page number past this is treated as "go to the last page" (and keeps offsets sane).
 MAX_PAGE_NUMBER = 10_000_000
 
@@ -268,6 +270,15 @@ class DashboardPaginator(Paginator):
         if number <= 1:
             result = data.read(limit=size, count=True)
             return self._make(result.rows, 1, has_next=result.has_more, has_previous=False)
+        if number <= NEAR_PAGES and data._count is None:
+            # A page near the start: read it and count in one engine call (one statement per
+            # server) rather than counting first; reading from the far end could only save
+            # a few pages here. A number past the end is clamped below, as for any page.
+            result = data.read(limit=size, offset=(number - 1) * size, count=True)
+            count = data.count()
+            if not count.exact or number <= self.num_pages:
+                has_next = number < self.num_pages or (not count.exact and result.has_more)
+                return self._make(result.rows, number, has_next=has_next, has_previous=True)
         number = self.validate_number(number)  # counts first: the nearer end depends on it
         count = data.count()
         if number == 1:
