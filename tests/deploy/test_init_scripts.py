@@ -36,6 +36,13 @@ from tests.support.stack import (
 )
 
 DEPARTMENTS = ["technical_issues", "account_billing"]
+# (user, database) pairs that must not connect: other departments and the system database.
+REFUSED = [
+    ("technical_issues", "account_billing"),
+    ("account_billing", "technical_issues"),
+    ("technical_issues", "helpdesk_system"),
+    ("helpdesk", "technical_issues"),
+]
 
 
 def backend_only(name: str):
@@ -136,12 +143,7 @@ def test_postgres_init_script_makes_one_locked_down_database_per_department():
                 "WHERE rolname = current_user"
             ).fetchone()
             assert role == (False, False, False)
-        for user, database in [
-            ("technical_issues", "account_billing"),
-            ("account_billing", "technical_issues"),
-            ("technical_issues", "helpdesk_system"),
-            ("helpdesk", "technical_issues"),
-        ]:
+        for user, database in REFUSED:
             with pytest.raises(psycopg.OperationalError, match="permission denied"):
                 connect(user, database).close()
 
@@ -238,11 +240,6 @@ def test_mariadb_init_script_makes_one_locked_down_utf8mb4_database_per_departme
             assert cursor.fetchone() == ("utf8mb4",)
         finally:
             conn.close()
-        for user, database in [
-            ("technical_issues", "account_billing"),
-            ("account_billing", "technical_issues"),
-            ("technical_issues", "helpdesk_system"),
-            ("helpdesk", "technical_issues"),
-        ]:
+        for user, database in REFUSED:
             with pytest.raises(MySQLdb.OperationalError, match="Access denied"):
                 connect(user, database).close()
