@@ -60,6 +60,12 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--gunicorn-threads", type=int, default=2)
     parser.add_argument(
+        "--mix",
+        default="3,2,1",
+        help="browsers submitting, paging the dashboard and updating, in proportion; e.g. 1,0,0 "
+        "for submissions alone (what the machine allows each kind by itself)",
+    )
+    parser.add_argument(
         "--cache",
         default="redis://127.0.0.1:6379/15",
         help="CACHE_URL for rate limits and throttling (default: local Redis, as docker compose "
@@ -75,6 +81,12 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
     args = parser.parse_args()
 
+    try:
+        mix = tuple(int(part) for part in args.mix.split(","))
+    except ValueError:
+        mix = ()
+    if len(mix) != 3 or min(mix) < 0 or not sum(mix):
+        parser.error("--mix takes three non-negative numbers, e.g. 3,2,1")
     password = secrets.token_urlsafe(16)
     with scratch_databases(MAIN_PG_PORT, ["SYSTEM", *SEED_NAMES]) as urls:
         # Simulated browsers use their own loopback addresses, but a few hundred of them send
@@ -93,6 +105,7 @@ def main() -> int:
                 threads=args.threads,
                 seconds=args.seconds,
                 budget=args.budget,
+                mix=mix,
             )
             ceiling = (
                 workload.baseline(BASELINE_PATH, args.baseline_seconds)
