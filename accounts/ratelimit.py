@@ -118,9 +118,14 @@ def minutes_text(seconds: int) -> str:
 
 def _login_limits(request: HttpRequest, username: str) -> list[tuple[RateLimit, str]]:
     # Usernames are matched case-insensitively so that "Pat" and "pat" share one allowance.
+    # A few failures lock a username only for the client that made them: anyone who knows a
+    # staff username could otherwise lock that person out from anywhere. Guessing one username
+    # from many addresses meets the much larger allowance across all of them.
+    name, client = username.strip().casefold(), client_address(request)
     return [
-        (RateLimit.named("login-username"), username.strip().casefold()),
-        (RateLimit.named("login-client"), client_address(request)),
+        (RateLimit.named("login-username"), f"{name}\n{client}"),
+        (RateLimit.named("login-username-total"), name),
+        (RateLimit.named("login-client"), client),
     ]
 
 
@@ -140,7 +145,8 @@ def login_failed(request: HttpRequest, username: str) -> None:
 
 
 def login_succeeded(request: HttpRequest, username: str) -> None:
-    # The person knows the password: earlier typos no longer count against the username. The
-    # client's count stays, so one address cannot alternate a known account with guesses.
+    # The person knows the password: their earlier typos from this client no longer count. The
+    # username's count across clients stays (a success must not wipe out others' guessing), and
+    # so does the client's, so one address cannot alternate a known account with guesses.
     limit, key = _login_limits(request, username)[0]
     limit.reset(key)

@@ -128,8 +128,13 @@ HELPDESK_RATE_LIMITS = {
     "ticket-submit": (env.int("HELPDESK_SUBMIT_LIMIT", default=10), 15 * 60),
     # Status lookups that matched no ticket (guessing references or emails).
     "status-miss": (env.int("HELPDESK_STATUS_MISS_LIMIT", default=10), 15 * 60),
-    # Failed staff sign-ins per username, and per client address across all usernames.
+    # Failed staff sign-ins: per username from one client address, per username from all
+    # addresses together, and per client address across all usernames.
     "login-username": (env.int("HELPDESK_LOGIN_FAILURES_PER_USER", default=5), 15 * 60),
+    "login-username-total": (
+        env.int("HELPDESK_LOGIN_FAILURES_PER_USER_TOTAL", default=50),
+        15 * 60,
+    ),
     "login-client": (env.int("HELPDESK_LOGIN_FAILURES_PER_CLIENT", default=20), 15 * 60),
 }
 # Behind N reverse proxies that append to X-Forwarded-For, the client is the N-th address from

@@ -24,6 +24,7 @@ def limits(settings):
     settings.HELPDESK_RATE_LIMITS = {
         **settings.HELPDESK_RATE_LIMITS,
         "login-username": (3, 900),
+        "login-username-total": (5, 900),
         "login-client": (6, 900),
     }
 
@@ -70,12 +71,33 @@ def test_username_is_locked_after_repeated_failures_even_for_the_right_password(
     assert response.status_code == 429
     assert "Too many failed sign-in attempts" in response.content.decode()
     assert "_auth_user_id" not in client.session
-    # From another address the username is locked too.
-    other = Client(REMOTE_ADDR="198.51.100.20")
-    assert sign_in(other, "pat").status_code == 429
-    # Other people can still sign in.
+    # Other people can still sign in from there.
     UserFactory(username="sam")
-    assert sign_in(other, "sam").status_code == 302
+    assert sign_in(client, "sam").status_code == 302
+
+
+def test_a_stranger_cannot_lock_someone_out_from_their_own_address(client, limits):
+    UserFactory(username="pat")
+    for _ in range(3):
+        sign_in(client, "pat", "guess")
+    assert sign_in(client, "pat").status_code == 429
+    # Pat, at another address, signs in as usual.
+    assert sign_in(Client(REMOTE_ADDR="198.51.100.20"), "pat").status_code == 302
+
+
+def test_guessing_one_username_from_many_addresses_locks_it_everywhere(limits):
+    UserFactory(username="pat")
+    guessers = [Client(REMOTE_ADDR=f"203.0.113.{n + 1}") for n in range(3)]
+    # Two failures from each of two addresses: neither reaches its own limit of three.
+    for guesser in guessers[:2]:
+        for _ in range(2):
+            sign_in(guesser, "pat", "guess")
+    # Pat signing in meanwhile does not wipe out what the guessers built up...
+    assert sign_in(Client(REMOTE_ADDR="198.51.100.20"), "pat").status_code == 302
+    # ...so one more failure from a third address reaches the username's total of five.
+    sign_in(guessers[2], "pat", "guess")
+    assert sign_in(Client(REMOTE_ADDR="198.51.100.21"), "Pat").status_code == 429
+    assert sign_in(guessers[2], "pat").status_code == 429
 
 
 def test_one_client_is_locked_after_failures_across_usernames(client, limits):
