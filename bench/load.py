@@ -31,6 +31,7 @@ from tests.support.stack import (
     AppServer,
     base_environment,
     create_superadmin,
+    manage,
     prepare,
     scratch_databases,
     verify_acknowledged,
@@ -78,6 +79,13 @@ def main() -> int:
         help="first, this long of GET /accounts/login/ alone (0 to skip): the same browsers on "
         "the lightest page that still goes through sessions, CSRF and a template",
     )
+    parser.add_argument(
+        "--tickets",
+        type=int,
+        default=10_000,
+        help="tickets seeded before the run (seed_departments), so that dashboard pages read "
+        "full pages from every department rather than empty tables",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
     args = parser.parse_args()
 
@@ -94,6 +102,10 @@ def main() -> int:
         # is production configuration.
         env = base_environment(urls, HELPDESK_SUBMIT_LIMIT="1000000000", CACHE_URL=args.cache)
         prepare(env)
+        if args.tickets:
+            seeded = manage(env, "seed_departments", "--tickets", str(args.tickets))
+            if seeded.returncode != 0:
+                raise SystemExit(f"seed_departments failed:\n{seeded.stderr}")
         create_superadmin(env, "loadadmin", password)
         server = AppServer(env, workers=args.workers, threads=args.gunicorn_threads)
         with server:
@@ -116,7 +128,7 @@ def main() -> int:
         rows = workload.outcomes.summary(elapsed)
         problems = verify_acknowledged(urls, workload.outcomes.acknowledged)
 
-    print(f"cache: {args.cache}")
+    print(f"cache: {args.cache}; seeded tickets: {args.tickets:,}")
     print(
         f"gunicorn workers={args.workers} threads={args.gunicorn_threads}; "
         f"client threads={args.threads}; cores={os.cpu_count()}"
