@@ -1178,9 +1178,14 @@ def _run_statements(runner: _Runner, group: _Group, read: _Read, arm_numbers) ->
                 counts = [(int(rows[0][-1]), True)]
                 rows = [row[:-1] for row in rows]
         if fold and not rows:
-            # Nothing after this position: the count still has to come from somewhere.
-            found = runner.fetch(count_sql, count_params)
-            counts = [(int(row[0]), exact) for row in found]
+            if read.cursor_key is None and (read.merge or not read.offset):
+                # Read from the very first row and nothing matched: the maintained count,
+                # which answers exactly these filters in the same snapshot, is zero too.
+                counts = [(0, True)]
+            else:
+                # Nothing after this position: the count still has to come from somewhere.
+                found = runner.fetch(count_sql, count_params)
+                counts = [(int(row[0]), exact) for row in found]
     weighted = read.merge and dialect.vendor == "mysql" and dialect.mariadb
     weighted = weighted and SORT_KEYS[read.query.sort].kind == "text"
     return _Outcome(counts, rows, read.merge, weighted)

@@ -129,6 +129,40 @@ def test_counts_of_status_priority_filters_come_from_the_maintained_table(
     assert filters.countable and not TicketFilters(search="x").countable
 
 
+@pytest.mark.parametrize("single_statement", [True, False], ids=["single-statement", "merge"])
+def test_a_page_and_its_count_are_one_statement_per_group_even_where_nothing_matches(
+    monkeypatch, single_statement
+):
+    """Departments with no matching ticket answer their count without a second statement
+    (server backends fold the count into the page statement)."""
+    departments = all_departments()
+    everything = all_rows()
+    real, statements = aggregate._Runner.fetch, []
+
+    def spy(runner, sql, params):
+        statements.append(runner.group)
+        return real(runner, sql, params)
+
+    monkeypatch.setattr(aggregate._Runner, "fetch", spy)
+    # The (status, priority) held by the fewest departments: the others match nothing.
+    holders: dict[tuple[str, int], set[str]] = {}
+    for row in everything:
+        key = (row["ticket"].status, row["ticket"].priority)
+        holders.setdefault(key, set()).add(row["department"].slug)
+    (status, priority), held_by = min(holders.items(), key=lambda item: len(item[1]))
+    assert len(held_by) < len(departments)
+    filters = TicketFilters(statuses=(status,), priorities=(priority,))
+    expected = reference_filter(everything, filters, departments)
+    query = TicketQuery(tuple(departments), filters)
+    result = run(query, limit=25, count=True, single_statement=single_statement)
+    assert result.count.exact and result.count.value == len(expected)
+    assert 0 < len(expected) < len(everything)
+    assert ids(result.rows) == expected_ids(reference_order(expected, "created", True)[:25])
+    groups = plan_groups(departments, single_statement=single_statement)
+    if groups[0].vendor != "sqlite":
+        assert len(statements) == len(groups)
+
+
 def test_counts_beyond_the_cap_say_so(monkeypatch):
     monkeypatch.setattr(aggregate, "COUNT_CAP", 10)
     departments = all_departments()
