@@ -80,7 +80,7 @@ class DashboardFilter(django_filters.FilterSet):
 
     def __init__(self, data=None, *, departments: list[Department], user, request=None):
         # FilterSet.__init__ would deep-copy every filter, with the form field cached on it, for
-        # every request (a twentieth of a dashboard page's CPU) so that filtering a queryset can
+        # every request (a twentieth of a dashboard page's Python calls) so that filtering can
         # set per-request state on them. Nothing here filters a queryset (the engine applies
         # ticket_filters()); only .form is used, so the class's filters are shared, unchanged.
         self.is_bound = data is not None

@@ -84,8 +84,8 @@ def _bump_counts(alias: str, changes: Iterable[tuple[str, int, int]]) -> None:
     for status, priority, delta in sorted(changes):
         if delta == 0:
             continue
-        # Every ticket write runs this: plain SQL spares the ORM's compile of the same UPDATE
-        # (a tenth of a submission's CPU). Table and column names come from the model.
+        # Every ticket write runs this: plain SQL spares the ORM compiling the same UPDATE each
+        # time (a tenth of a submission's Python calls). Names come from the model.
         with connection.cursor() as cursor:
             cursor.execute(_count_update_sql(connection), [delta, status, priority])
             updated = cursor.rowcount

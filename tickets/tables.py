@@ -152,6 +152,10 @@ class DashboardData(TableData):
             self._count = result.count
         return result
 
+    @property
+    def counted(self) -> bool:
+        return self._count is not None
+
     def count(self) -> Count:
         if self._count is None:
             self.read(count=True)
@@ -270,7 +274,7 @@ class DashboardPaginator(Paginator):
         if number <= 1:
             result = data.read(limit=size, count=True)
             return self._make(result.rows, 1, has_next=result.has_more, has_previous=False)
-        if number <= NEAR_PAGES and data._count is None:
+        if number <= NEAR_PAGES and not data.counted:
             # A page near the start: read it and count in one engine call (one statement per
             # server) rather than counting first; reading from the far end could only save
             # a few pages here. A number past the end is clamped below, as for any page.
@@ -342,8 +346,8 @@ def _attach_assignee_names(data: DashboardData, rows: list[TicketRow]) -> None:
 class Column(tables.Column):
     """A column that tables copy cheaply.
 
-    django-tables2 deep-copies every column of the class for every table it builds, which was a
-    sixth of a dashboard request's CPU. What it changes per table are attribute assignments
+    django-tables2 deep-copies every column of the class for every table it builds: about a
+    sixth of a dashboard request's Python calls. What it changes per table are attribute assignments
     (``visible``, ``accessor``), which land on a shallow copy just as well; nothing mutates a
     column's nested values.
     """
