@@ -15,9 +15,14 @@ from departments.registry import Department
 
 def staff_for_department(department: Department) -> QuerySet[User]:
     """Active people who may work this department's tickets: its members and all superadmins."""
+    return _staff_of([department.slug])
+
+
+def _staff_of(slugs: Iterable[str]) -> QuerySet[User]:
+    """Active members of any of ``slugs`` and every active superadmin, by name."""
     return (
         User.objects.filter(is_active=True)
-        .filter(Q(role=Role.SUPERADMIN) | Q(memberships__department=department.slug))
+        .filter(Q(role=Role.SUPERADMIN) | Q(memberships__department__in=list(slugs)))
         .distinct()
         .order_by("first_name", "last_name", "username")
     )
@@ -53,13 +58,7 @@ def assignable_staff(slugs: Iterable[str]) -> list[tuple[int, str]]:
     kept = _assignable.get(key)
     if kept is not None and version is not None and kept[0] == version:
         return kept[1]
-    staff = [
-        (user.pk, user.get_full_name() or user.get_username())
-        for user in User.objects.filter(is_active=True)
-        .filter(Q(role=Role.SUPERADMIN) | Q(memberships__department__in=key))
-        .distinct()
-        .order_by("first_name", "last_name", "username")
-    ]
+    staff = [(user.pk, user.get_full_name() or user.get_username()) for user in _staff_of(key)]
     if version is not None:
         if len(_assignable) >= _MEMO_LIMIT:
             _assignable.clear()

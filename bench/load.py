@@ -119,11 +119,9 @@ def main() -> int:
                 budget=args.budget,
                 mix=mix,
             )
-            ceiling = (
-                workload.baseline(BASELINE_PATH, args.baseline_seconds)
-                if (args.baseline_seconds > 0)
-                else 0.0
-            )
+            ceiling = 0.0
+            if args.baseline_seconds > 0:
+                ceiling = workload.baseline(BASELINE_PATH, args.baseline_seconds)
             elapsed = workload.run()
         rows = workload.outcomes.summary(elapsed)
         problems = verify_acknowledged(urls, workload.outcomes.acknowledged)

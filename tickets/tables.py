@@ -38,6 +38,7 @@ from departments.aggregate import (
 from departments.registry import Department
 from tickets.filters import DEFAULT_PAGE_SIZE, PAGE_SIZES
 from tickets.links import ticket_urls
+from tickets.templatetags.dashboard import query_string
 
 # Pages up to this number are read together with the count (see DashboardPaginator).
 NEAR_PAGES = 10
@@ -387,8 +388,6 @@ class TicketTable(tables.Table):
     def head_html(self) -> SafeString:
         """The ``<caption>`` and ``<thead>`` of tickets/_dashboard_table.html, written here for
         the same reason as the rows: ten sortable headers made ~60 template lookups."""
-        from tickets.templatetags.dashboard import query_string
-
         params = self.request.GET
         sorted_by = []
         cells = []
@@ -426,8 +425,6 @@ class TicketTable(tables.Table):
         Numbers are offered only where the page's number is known; near an uncounted end the
         previous and next links carry keyset cursors instead.
         """
-        from tickets.templatetags.dashboard import query_string
-
         page, params = self.page, self.request.GET
         if not (page.has_previous() or page.has_next()):
             return mark_safe("")
