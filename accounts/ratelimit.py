@@ -7,6 +7,7 @@ The cache must be shared by every worker process for the numbers to mean anythin
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import time
@@ -45,8 +46,30 @@ def client_address(request: HttpRequest) -> str:
 
 
 @dataclass(frozen=True)
+class Reservation:
+    """One event taken from a window's allowance; ``release()`` gives it back."""
+
+    cache_key: str
+    # True: a slot key of its own (deleted to give back); False: one unit of a shared counter.
+    slot: bool
+
+    def release(self) -> None:
+        if self.slot:
+            cache.delete(self.cache_key)
+            return
+        # Expired with its window, the allowance is back anyway.
+        with contextlib.suppress(ValueError):
+            cache.decr(self.cache_key)
+
+
+@dataclass(frozen=True)
 class RateLimit:
-    """``limit`` events per ``window`` seconds for each key, e.g. a client address."""
+    """``limit`` events per ``window`` seconds for each key, e.g. a client address.
+
+    Events are reserved before the work they limit (a password hash, a ticket insert), with an
+    atomic cache operation, so N parallel requests can never take more than ``limit`` between
+    them; work that turns out not to count gives its reservation back.
+    """
 
     scope: str
     limit: int
@@ -62,38 +85,67 @@ class RateLimit:
         digest = hashlib.sha256(key.encode()).hexdigest()[:32]
         return f"ratelimit:{self.scope}:{digest}:{int(now // self.window)}"
 
+    def _slot_keys(self, counter: str) -> list[str]:
+        return [f"{counter}:{n}" for n in range(1, self.limit + 1)]
+
+    def acquire(self, key: str) -> Reservation | None:
+        """Take one event of this window's allowance for ``key``; None when none is left."""
+        now = time.time()
+        counter = self._cache_key(key, now)
+        remaining = self.retry_after(now=now) + 1
+        if self.limit <= 0:
+            return None
+        if _incr_is_atomic():
+            return self._acquire_counted(counter, remaining)
+        return self._acquire_slot(counter, remaining)
+
+    def _acquire_counted(self, counter: str, remaining: int) -> Reservation | None:
+        # Redis, Memcached and the local-memory cache increment atomically: every caller gets
+        # its own number, and only the first ``limit`` numbers pass.
+        try:
+            count = cache.incr(counter)
+        except ValueError:  # the window's first event (or its key just expired)
+            if cache.add(counter, 1, timeout=remaining):
+                count = 1
+            else:  # another request added it first
+                try:
+                    count = cache.incr(counter)
+                except ValueError:  # expired between add and incr: a new window
+                    cache.add(counter, 0, timeout=remaining)
+                    count = cache.incr(counter)
+        reservation = Reservation(cache_key=counter, slot=False)
+        if count <= self.limit:
+            return reservation
+        reservation.release()  # over the limit: not counted, so a refusal never adds up
+        return None
+
+    def _acquire_slot(self, counter: str, remaining: int) -> Reservation | None:
+        # Backends whose incr is a get and a set (database, file) would lose increments under
+        # concurrency, but their add() is atomic (the database's primary key refuses a second
+        # insert): each event claims one of ``limit`` slot keys. The counter key is only a
+        # hint where to start looking.
+        slots = self._slot_keys(counter)
+        start = min(cache.get(counter, 0), self.limit)
+        for index in [*range(start, self.limit), *range(start)]:
+            if cache.add(slots[index], 1, timeout=remaining):
+                cache.set(counter, index + 1, timeout=remaining)
+                return Reservation(cache_key=slots[index], slot=True)
+        return None
+
     def count(self, key: str) -> int:
-        return cache.get(self._cache_key(key, time.time()), 0)
+        """Events counted for ``key`` in the current window."""
+        counter = self._cache_key(key, time.time())
+        if _incr_is_atomic():
+            return min(cache.get(counter, 0), self.limit)
+        return len(cache.get_many(self._slot_keys(counter)))
 
     def exceeded(self, key: str) -> bool:
-        """True when ``key`` has used up this window's allowance."""
+        """True when ``key`` has used up this window's allowance (a look, not a reservation)."""
         return self.count(key) >= self.limit
 
-    def hit(self, key: str) -> int:
-        """Count one event for ``key``; returns the count in the current window."""
-        now = time.time()
-        cache_key = self._cache_key(key, now)
-        remaining = self.retry_after(now=now) + 1
-        # Increment first: after the window's first event that is the only write (one or two
-        # cache round trips instead of four on Redis).
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:  # the window's first event (or its key just expired)
-            if cache.add(cache_key, 1, timeout=remaining):
-                return 1
-            try:
-                count = cache.incr(cache_key)  # another request added it first
-            except ValueError:  # expired between add and incr
-                cache.set(cache_key, 1, timeout=remaining)
-                return 1
-        if _incr_resets_expiry():
-            # The generic incr (database and file caches) is get + set with the default
-            # timeout; the window's expiry is put back.
-            cache.touch(cache_key, timeout=remaining)
-        return count
-
     def reset(self, key: str) -> None:
-        cache.delete(self._cache_key(key, time.time()))
+        counter = self._cache_key(key, time.time())
+        cache.delete_many([counter, *self._slot_keys(counter)])
 
     def retry_after(self, *, now: float | None = None) -> int:
         """Seconds until the current window ends and the allowance is back."""
@@ -101,13 +153,13 @@ class RateLimit:
         return max(1, int(self.window - (now % self.window)))
 
 
-def _incr_resets_expiry() -> bool:
-    """Whether the default cache's incr() rewrites the key with the default timeout.
+def _incr_is_atomic() -> bool:
+    """Whether the default cache increments in place, atomically.
 
-    Redis, Memcached and the local-memory cache increment in place and keep the expiry; backends
-    that inherit ``BaseCache.incr`` (database, file) store the value again and lose it.
+    Redis, Memcached and the local-memory cache do (and keep the key's expiry); backends that
+    inherit ``BaseCache.incr`` (database, file) read and write the value again.
     """
-    return type(caches["default"]).incr is BaseCache.incr
+    return type(caches["default"]).incr is not BaseCache.incr
 
 
 def minutes_text(seconds: int) -> str:
@@ -116,37 +168,67 @@ def minutes_text(seconds: int) -> str:
     return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
 
+# --- Passwords ------------------------------------------------------------------------------------
+
+
+class PasswordThrottled(Exception):
+    """No password may be checked for this username from this client for ``wait`` seconds."""
+
+    def __init__(self, wait: int):
+        super().__init__(wait)
+        self.wait = wait
+
+
 def _login_limits(request: HttpRequest, username: str) -> list[tuple[RateLimit, str]]:
     # Usernames are matched case-insensitively so that "Pat" and "pat" share one allowance.
     # A few failures lock a username only for the client that made them: anyone who knows a
     # staff username could otherwise lock that person out from anywhere. Guessing one username
-    # from many addresses meets the much larger allowance across all of them.
+    # from many addresses meets the much larger allowance across all of them. The order
+    # matters: a client already locked out of one username is refused at the first limit and
+    # takes nothing from the username's total.
     name, client = username.strip().casefold(), client_address(request)
     return [
         (RateLimit.named("login-username"), f"{name}\n{client}"),
-        (RateLimit.named("login-username-total"), name),
         (RateLimit.named("login-client"), client),
+        (RateLimit.named("login-username-total"), name),
     ]
 
 
-def login_lockout_seconds(request: HttpRequest, username: str) -> int:
-    """Seconds this sign-in must wait (0: go ahead), by username and by client address."""
-    waits = [
-        limit.retry_after()
-        for limit, key in _login_limits(request, username)
-        if limit.exceeded(key)
-    ]
-    return max(waits, default=0)
+@dataclass
+class PasswordAttempt:
+    """One password check, paid for in advance; a wrong password simply keeps the payment."""
+
+    request: HttpRequest
+    username: str
+    reservations: list[Reservation]
+
+    def succeeded(self) -> None:
+        # The person knows the password: their earlier typos from this client no longer count,
+        # and the right password is not a failure. The username's count across clients and
+        # the client's own count keep earlier failures, so a success never wipes out guessing.
+        (limit, key), *_ = _login_limits(self.request, self.username)
+        limit.reset(key)
+        for reservation in self.reservations[1:]:
+            reservation.release()
+
+    def abandoned(self) -> None:
+        """Nothing was learnt (the database failed, say): the attempt is given back."""
+        for reservation in self.reservations:
+            reservation.release()
 
 
-def login_failed(request: HttpRequest, username: str) -> None:
+def password_attempt(request: HttpRequest, username: str) -> PasswordAttempt:
+    """Reserve one password check for ``username`` from this client, before hashing anything.
+
+    Raises ``PasswordThrottled`` when any limit has no allowance left. Every view that checks a
+    password goes through here (``tests/accounts/test_password_paths.py`` walks the URLs).
+    """
+    taken: list[Reservation] = []
     for limit, key in _login_limits(request, username):
-        limit.hit(key)
-
-
-def login_succeeded(request: HttpRequest, username: str) -> None:
-    # The person knows the password: their earlier typos from this client no longer count. The
-    # username's count across clients stays (a success must not wipe out others' guessing), and
-    # so does the client's, so one address cannot alternate a known account with guesses.
-    limit, key = _login_limits(request, username)[0]
-    limit.reset(key)
+        reservation = limit.acquire(key)
+        if reservation is None:
+            for earlier in taken:
+                earlier.release()
+            raise PasswordThrottled(limit.retry_after())
+        taken.append(reservation)
+    return PasswordAttempt(request=request, username=username, reservations=taken)

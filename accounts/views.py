@@ -1,20 +1,40 @@
-"""Staff sign-in; sign-out is Django's POST-only LogoutView."""
+"""Staff sign-in and changing one's own password; sign-out is Django's POST-only LogoutView."""
 
 from __future__ import annotations
 
-from django.contrib.auth.views import LoginView
+from django.contrib import messages
+from django.contrib.auth.views import LoginView, PasswordChangeView
+from django.urls import reverse_lazy
 
-from accounts.forms import ThrottledAuthenticationForm
+from accounts.forms import ThrottledAuthenticationForm, ThrottledPasswordChangeForm
+
+MSG_PASSWORD_CHANGED = "Your password has been changed. Your other sessions have been signed out."
 
 
-class StaffLoginView(LoginView):
-    form_class = ThrottledAuthenticationForm
-    template_name = "accounts/login.html"
-    redirect_authenticated_user = True
-
+class _Answers429WhenThrottled:
     def form_invalid(self, form):
         response = super().form_invalid(form)
         if form.throttled:
             # 429 tells scripts to back off; people read the message on the page.
             response.status_code = 429
+        return response
+
+
+class StaffLoginView(_Answers429WhenThrottled, LoginView):
+    form_class = ThrottledAuthenticationForm
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+class StaffPasswordChangeView(_Answers429WhenThrottled, PasswordChangeView):
+    form_class = ThrottledPasswordChangeForm
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("dashboard")
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_valid(self, form):
+        response = super().form_valid(form)  # keeps this session, ends the others
+        messages.success(self.request, MSG_PASSWORD_CHANGED)
         return response

@@ -3,9 +3,6 @@ from django.urls import include, path
 
 from departments.views import healthz
 
-admin.site.site_header = "Help desk administration"
-admin.site.site_title = "Help desk admin"
-
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     # Django's admin (staff users and membership) lives apart from the ticket dashboard.

@@ -141,9 +141,11 @@ def ticket_submit(request: HttpRequest) -> HttpResponse:
         return render(request, SUBMIT_TEMPLATE, {"form": form})
 
     # Staff entering tickets for callers are accountable by name; the limit is for anonymous use.
+    # Reserved before the insert, so parallel submissions cannot exceed it; given back when no
+    # ticket was made.
     limit = None if request.user.is_authenticated else RateLimit.named("ticket-submit")
-    client = client_address(request)
-    if limit and limit.exceeded(client):
+    reservation = limit.acquire(client_address(request)) if limit else None
+    if limit and reservation is None:
         return _too_many(request, SUBMIT_TEMPLATE, {"form": form}, limit, MSG_TOO_MANY_SUBMISSIONS)
 
     data = form.cleaned_data
@@ -159,12 +161,16 @@ def ticket_submit(request: HttpRequest) -> HttpResponse:
             actor=Actor.from_user(request.user) if request.user.is_authenticated else CUSTOMER,
         )
     except ValidationError as exc:
+        if reservation:
+            reservation.release()
         errors = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
         for field, field_errors in errors.items():
             field = _SERVICE_FIELDS.get(field, field)
             form.add_error(field if field in form.fields else None, field_errors)
         return render(request, SUBMIT_TEMPLATE, {"form": form})
     except DATABASE_ERRORS as exc:
+        if reservation:
+            reservation.release()
         logger.warning(
             "ticket not saved: department database unavailable",
             extra={"department": department.slug, "error": repr(exc)},
@@ -175,8 +181,6 @@ def ticket_submit(request: HttpRequest) -> HttpResponse:
         response["Retry-After"] = "60"
         return response
 
-    if limit:
-        limit.hit(client)
     _remember(request, SESSION_VISIBLE, ticket.reference)
     _remember(
         request,
@@ -230,9 +234,10 @@ def status_lookup(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, STATUS_LOOKUP_TEMPLATE, {"form": form})
     limit = RateLimit.named("status-miss")
-    client = client_address(request)
-    # Checked before looking: while paused, even a right guess must not be confirmed.
-    if limit.exceeded(client):
+    # Every look is reserved as a miss before looking, so parallel guesses cannot exceed the
+    # limit, and while paused even a right guess is not confirmed; a match gives it back.
+    reservation = limit.acquire(client_address(request))
+    if reservation is None:
         return _too_many(
             request, STATUS_LOOKUP_TEMPLATE, {"form": form}, limit, MSG_TOO_MANY_LOOKUPS
         )
@@ -241,12 +246,13 @@ def status_lookup(request: HttpRequest) -> HttpResponse:
     try:
         found = ticket_find_for_customer(reference=reference, email=form.cleaned_data["email"])
     except DATABASE_ERRORS as exc:
+        reservation.release()
         # Only a real department's database can fail, so the code names one.
         department, _ = department_for_reference(reference)
         return _unavailable(request, department, what="check this ticket", exc=exc)
     if found is None:
-        limit.hit(client)
         return render(request, STATUS_LOOKUP_TEMPLATE, {"form": form, "no_match": MSG_NO_MATCH})
+    reservation.release()
     _remember(request, SESSION_VISIBLE, found[1].reference)
     return redirect("status_detail", reference=found[1].reference)
 

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
 import pytest
+from django.core.management import call_command
+from django.db import connections
 from django.test import RequestFactory
 
 from accounts import ratelimit
@@ -42,19 +48,87 @@ def test_ipv6_clients_are_grouped_by_64_network(settings):
     assert client_address(request_from("::ffff:192.0.2.1")) == "192.0.2.1"
 
 
-def test_limit_counts_per_key_and_window():
-    limit = RateLimit(scope="test", limit=2, window=60)
-    with mock.patch.object(ratelimit.time, "time", return_value=1_000_040.0):
+@pytest.fixture(params=["locmem", "database", "redis"])
+def any_cache(request, settings):
+    """The default cache as each kind of backend the limits meet: atomic incr or slots."""
+    if request.param == "locmem":
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    elif request.param == "redis":
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "config.cache.RedisCache",
+                "LOCATION": "redis://127.0.0.1:6379/14",
+                # Unique per test: never clear() a Redis database other runs may share.
+                "KEY_PREFIX": secrets.token_hex(8),
+            }
+        }
+    else:
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                "LOCATION": "ratelimit_test_cache",
+            }
+        }
+        call_command("createcachetable", verbosity=0)
+    return request.param
+
+
+def _clock(any_cache: str, now: float):
+    # The database cache compares expiry with the real clock: it runs in real time, where a
+    # window's start is not ours to choose.
+    if any_cache == "database":
+        return contextlib.nullcontext()
+    return mock.patch.object(ratelimit.time, "time", return_value=now)
+
+
+# Transactional: the database cache's table must be visible to the racing threads' connections.
+@pytest.mark.django_db(transaction=True)
+def test_acquire_takes_at_most_the_limit_per_key_and_window(any_cache):
+    limit = RateLimit(scope="test", limit=2, window=600 if any_cache == "database" else 60)
+    with _clock(any_cache, 1_000_040.0):
         assert not limit.exceeded("a")
-        assert limit.hit("a") == 1 and limit.hit("a") == 2
+        first, second = limit.acquire("a"), limit.acquire("a")
+        assert first and second
+        assert limit.acquire("a") is None
         assert limit.exceeded("a") and not limit.exceeded("b")
-        assert limit.retry_after() == 40
-    # The next window starts afresh.
-    with mock.patch.object(ratelimit.time, "time", return_value=1_000_080.0):
+        assert limit.count("a") == 2  # refusals are not counted on top
+        first.release()  # work that did not count gives its reservation back
         assert not limit.exceeded("a")
-    with mock.patch.object(ratelimit.time, "time", return_value=1_000_041.0):
+        assert limit.acquire("a") and limit.acquire("a") is None
+    with _clock(any_cache, 1_000_041.0):
         limit.reset("a")
         assert not limit.exceeded("a")
+    if any_cache != "database":
+        with mock.patch.object(ratelimit.time, "time", return_value=1_000_040.0):
+            assert limit.retry_after() == 40
+            assert limit.acquire("a") and limit.acquire("a") and limit.exceeded("a")
+        # The next window starts afresh.
+        with mock.patch.object(ratelimit.time, "time", return_value=1_000_080.0):
+            assert not limit.exceeded("a") and limit.acquire("a")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_acquires_never_exceed_the_limit(any_cache):
+    """Threads racing for one key, each with its own cache client (and database connection)."""
+    limit = RateLimit(scope="race", limit=5, window=600)
+    barrier = threading.Barrier(12)
+
+    def take(_):
+        barrier.wait()
+        try:
+            return limit.acquire("contested") is not None
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        granted = sum(pool.map(take, range(12)))
+    if any_cache == "database":
+        # Under lock contention (SQLite) a slot insert may fail and count as taken: fewer
+        # grants, never more.
+        assert 1 <= granted <= 5
+    else:
+        assert granted == 5
+    assert limit.acquire("contested") is None
 
 
 @pytest.mark.parametrize(
@@ -73,36 +147,33 @@ def test_deploy_check_warns_about_a_per_process_cache(settings):
         "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "t"}
     }
     assert shared_cache_check(None) == []
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": "/x",
+        }
+    }
+    assert [w.id for w in shared_cache_check(None)] == ["helpdesk.W002"]
 
 
 @pytest.mark.parametrize(
     "backend",
     [
-        "django.core.cache.backends.locmem.LocMemCache",  # incr keeps the expiry
-        "django.core.cache.backends.filebased.FileBasedCache",  # incr resets it (get + set)
+        "django.core.cache.backends.locmem.LocMemCache",  # a counter, incremented in place
+        "django.core.cache.backends.filebased.FileBasedCache",  # slots, each added with a timeout
     ],
 )
-def test_a_counter_lives_to_the_end_of_its_window_whatever_the_default_timeout(
+def test_a_count_lives_to_the_end_of_its_window_whatever_the_default_timeout(
     backend, settings, tmp_path
 ):
-    import pickle
-
-    from django.core.cache import caches
-
     settings.CACHES = {"default": {"BACKEND": backend, "LOCATION": str(tmp_path), "TIMEOUT": 1}}
     limit = RateLimit(scope="expiry", limit=5, window=600)
     now = 1_000_200.0  # 200 s into a window: 400 s remain
     with mock.patch.object(ratelimit.time, "time", return_value=now):
-        assert [limit.hit("a") for _ in range(3)] == [1, 2, 3]
-        key = caches["default"].make_key(limit._cache_key("a", now))
-        store = caches["default"]
-        if backend.endswith("LocMemCache"):
-            expires = store._expire_info[key]
-        else:
-            with open(store._key_to_file(limit._cache_key("a", now)), "rb") as f:
-                expires = pickle.load(f)
-    # Both backends took the (mocked) clock too: the key must outlive the default 1 s timeout.
-    assert expires >= now + 400
+        assert all(limit.acquire("a") for _ in range(3))
+    # Both backends read the (mocked) clock: the default 1 s timeout must not have applied.
+    with mock.patch.object(ratelimit.time, "time", return_value=now + 390):
+        assert limit.count("a") == 3
 
 
 def test_the_redis_cache_reuses_its_client():

@@ -1,0 +1,55 @@
+"""Every URL pattern of the project as a concrete URL, for tests that walk them all."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.urls.resolvers import RegexPattern
+
+_ROUTE_PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
+_REGEX_GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")
+
+
+@dataclass(frozen=True)
+class ConcreteURL:
+    path: str
+    pattern: URLPattern
+    namespace: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.namespace}:{self.pattern.name}" if self.namespace else str(self.pattern.name)
+
+
+def _fill(pattern, samples: dict[str, str]) -> str:
+    def sample(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in samples:
+            raise KeyError(f"no sample value for URL parameter {name!r} in {pattern}")
+        return str(samples[name])
+
+    text = str(pattern)
+    if isinstance(pattern, RegexPattern):
+        return _REGEX_GROUP.sub(sample, text).lstrip("^").rstrip("$")
+    return _ROUTE_PARAM.sub(sample, text)
+
+
+def concrete_urls(samples: dict[str, str]) -> list[ConcreteURL]:
+    """One URL per pattern, parameters filled from ``samples``; each checked to resolve back
+    to its own view, so the walk cannot silently skip one."""
+    found: list[ConcreteURL] = []
+
+    def walk(patterns, prefix: str, namespace: str) -> None:
+        for entry in patterns:
+            path = prefix + _fill(entry.pattern, samples)
+            if isinstance(entry, URLResolver):
+                walk(entry.url_patterns, path, entry.namespace or namespace)
+            else:
+                found.append(ConcreteURL("/" + path, entry, namespace))
+
+    walk(get_resolver().url_patterns, "", "")
+    for url in found:
+        assert resolve(url.path).func is url.pattern.callback, url
+    return found
