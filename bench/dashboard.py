@@ -141,7 +141,7 @@ class Scratch:
     def drop(self) -> None:
         from django.db import connections
 
-        from departments.aggregate import shutdown_workers
+        from departments.fanout import shutdown_workers
 
         shutdown_workers()
         connections.close_all()
@@ -250,7 +250,7 @@ def _analyze(backend: str) -> None:
 
 
 def cases(pages: dict[str, str]) -> list[tuple[str, str]]:
-    from departments.aggregate import SORT_KEYS
+    from tickets.dashboard import SORT_KEYS
 
     found = [("default view", "")]
     for key in SORT_KEYS:
@@ -304,9 +304,9 @@ def run_cases(args, factory) -> None:
         return req
 
     if args.search_scan:
-        from departments import aggregate
+        from tickets.dashboard import search
 
-        aggregate.text_search_index = lambda department: None  # the pre-index behaviour
+        search.text_search_index = lambda department: None  # the pre-index behaviour
         print("Text-search indexes ignored (--search-scan): substring scans.")
     sample = Ticket.objects.using(all_departments()[1].alias).order_by("id")[1234]
     _filters, _data, table = dashboard_table(request("sort=subject"))
@@ -415,8 +415,8 @@ def deep_jumps(args) -> None:
     """Rows the engine steps over to place the middle page, per sort: the issue's bound is the
     rows the page skips from its nearer end (min(k, pages - k) pages), where reading that many
     from every department and merging would step over departments x as many."""
-    from departments.aggregate import SORT_KEYS, TicketQuery, run
     from departments.registry import all_departments
+    from tickets.dashboard import SORT_KEYS, TicketQuery, run
 
     departments = tuple(all_departments())
     total = run(TicketQuery(departments), count=True).count.value
@@ -435,11 +435,14 @@ def deep_jumps(args) -> None:
 
 def naive_reader(request, backend: str):
     """The naive baseline for the same filters/sort/page: no pushdown, COUNT(*) of the union."""
+    from dataclasses import replace
+
     from django.db import connections
 
-    from departments import aggregate
-    from departments.aggregate import SELECT_COLUMNS, SORT_KEYS, TICKET_TABLE, _Dialect
     from departments.config import postgres_schema
+    from departments.fanout.dialects import PostgreSQLDialect, SQLiteDialect, dialect_of
+    from tickets.dashboard import SELECT_COLUMNS, SORT_KEYS, STATUS_ORDER, TICKET_TABLE
+    from tickets.dashboard.sql import filter_sql
     from tickets.tables import Position
     from tickets.views import _dashboard_parts
 
@@ -465,7 +468,7 @@ def naive_reader(request, backend: str):
     if key.kind == "status":
         order = (
             "CASE status "
-            + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(aggregate.STATUS_ORDER))
+            + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(STATUS_ORDER))
             + f" END {direction}"
         )
     elif key.kind == "department":
@@ -484,9 +487,7 @@ def naive_reader(request, backend: str):
         return " UNION ALL ".join(arms)
 
     def statements(dialect, count_rows: int | None):
-        base = aggregate._filter_sql(
-            aggregate.replace(query, sort="created"), departments[0], dialect
-        )
+        base = filter_sql(replace(query, sort="created"), departments[0], dialect)
         conditions, params = base if base else (["1=0"], [])
         conditions = [c for c in conditions if not c.startswith("reference =")] or conditions
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
@@ -517,7 +518,7 @@ def naive_reader(request, backend: str):
         def read():
             for dept in departments:
                 conn = connections[dept.alias]
-                dialect = _Dialect("postgresql", conn.ops)
+                dialect = PostgreSQLDialect(conn.ops)
                 single = [dept]
                 saved = departments[:]
                 departments[:] = single
@@ -541,7 +542,7 @@ def naive_reader(request, backend: str):
         conn = sqlite3.connect(":memory:")
         for i, path in enumerate(files):
             conn.execute(f"ATTACH DATABASE ? AS d{i}", (path,))
-        dialect = _Dialect("sqlite", connections[departments[0].alias].ops)
+        dialect = SQLiteDialect(connections[departments[0].alias].ops)
 
         def fetch(sql, params):
             return conn.execute(sql.replace("%s", "?"), params).fetchall()
@@ -549,7 +550,7 @@ def naive_reader(request, backend: str):
         return lambda: run_on(fetch, dialect)
 
     conn = connections[departments[0].alias]
-    dialect = _Dialect(conn.vendor, conn.ops, mariadb=backend == "mariadb")
+    dialect = dialect_of(conn)
 
     def fetch(sql, params):
         with conn.cursor() as cursor:

@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
-from tests.support.loadgen import Browser, Workload
-from tests.support.stack import (
+from devtools.loadgen import Browser, Workload
+from devtools.stack import (
     two_server_stack,
     verify_acknowledged,
 )

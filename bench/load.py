@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
-from tests.support.loadgen import Workload
-from tests.support.stack import (
+from devtools.loadgen import Workload
+from devtools.stack import (
     MAIN_PG_PORT,
     SEED_NAMES,
     AppServer,

@@ -6,10 +6,10 @@
         [--tickets 1000] [--cache redis://127.0.0.1:6379/15]
 
 Sets up scratch PostgreSQL databases (system + five departments, dropped afterwards) exactly as
-bench/load.py does (tests/support/stack.py: production settings, migrations, collectstatic,
+bench/load.py does (devtools/stack.py: production settings, migrations, collectstatic,
 Redis cache), seeds ``--tickets`` tickets, then loads the app *in this process* and drives its
 WSGI handler directly, the way gunicorn does (cookies, CSRF tokens and redirects handled like
-tests/support/loadgen.py's browsers). Kinds of request (loadgen sends all but ``partial`` and
+devtools/loadgen.py's browsers). Kinds of request (loadgen sends all but ``partial`` and
 ``submitted``):
 
     dashboard   GET /dashboard/?sort=..&page=..[&status=..] as a signed-in superadmin
@@ -49,8 +49,8 @@ from urllib.parse import urlencode, urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.loadgen import _CSRF_INPUT, _SUBMITTED, _VERSION_INPUT  # noqa: E402
-from tests.support.stack import (  # noqa: E402
+from devtools.loadgen import _CSRF_INPUT, _SUBMITTED, _VERSION_INPUT  # noqa: E402
+from devtools.stack import (  # noqa: E402
     MAIN_PG_PORT,
     SEED_NAMES,
     base_environment,
@@ -195,7 +195,7 @@ def measure(args, kinds: list[str], password: str) -> int:
     from django.db import connections, reset_queries
 
     from accounts.models import User
-    from departments.aggregate import shutdown_workers
+    from departments.fanout import shutdown_workers
     from departments.registry import all_departments
     from tickets.services import ticket_create
 

@@ -65,7 +65,7 @@ def database_down(tmp_path):
 def _close_dashboard_workers(django_db_setup):
     """The dashboard's worker threads hold connections; close them before test DBs are dropped."""
     yield
-    from departments.aggregate import shutdown_workers
+    from departments.fanout import shutdown_workers
 
     shutdown_workers()
 

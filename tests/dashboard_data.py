@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 
-from departments.aggregate import STATUS_ORDER, TicketFilters
 from departments.registry import Department, all_departments
+from tickets.dashboard import STATUS_ORDER, TicketFilters
 from tickets.models import Priority, Status, Ticket, TicketEvent
 from tickets.services import ticket_counts_rebuild
 
@@ -77,7 +77,7 @@ def all_rows() -> list[dict]:
 
 
 def text_key(value: str) -> str | tuple:
-    """The text order each backend's dashboard uses (see departments.aggregate._Dialect)."""
+    """The text order each backend's dashboard uses (see departments.fanout.dialects)."""
     if getattr(settings, "TEST_BACKEND", "") == "mariadb":
         # utf8mb4_unicode_ci: case- and accent-insensitive; the test data keeps to letters,
         # spaces, '.', '@' where that equals this key.
@@ -89,12 +89,12 @@ def text_key(value: str) -> str | tuple:
 
 
 def text_matches(term: str, fields: tuple[str, ...]) -> bool:
-    """Free-text search semantics per backend (departments.aggregate._text_search_sql).
+    """Free-text search semantics per backend (tickets.dashboard.search.text_search_sql).
 
     MariaDB's FULLTEXT path is word-prefix (every word starts a word of some field); where it
     does not apply, and on the other backends, a case-insensitive substring match.
     """
-    from departments.aggregate import _fulltext_query
+    from tickets.dashboard.search import fulltext_query as _fulltext_query
 
     if getattr(settings, "TEST_BACKEND", "") == "mariadb":
         if _fulltext_query(term, 3):

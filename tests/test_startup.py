@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.stack import operator_environ
+from devtools.stack import operator_environ
 
 ROOT = Path(__file__).resolve().parent.parent
 

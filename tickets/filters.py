@@ -15,8 +15,8 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from accounts.selectors import assignable_staff
-from departments.aggregate import TicketFilters
 from departments.registry import Department
+from tickets.dashboard import TicketFilters
 from tickets.models import Priority, Status, Ticket
 from tickets.widgets import DateInput, Select, SelectMultiple, TextInput
 

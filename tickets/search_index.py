@@ -9,7 +9,7 @@ email, customer name and subject. Without an index that is a scan of every ticke
   (it stores only the index; rows are read from the ticket table), kept in sync by triggers.
   Terms of 3+ characters are matched through it; shorter terms scan.
 - MariaDB/MySQL: one FULLTEXT index over the four columns, queried ``IN BOOLEAN MODE`` as
-  word prefixes (see ``departments.aggregate``); what it cannot serve scans with LIKE.
+  word prefixes (see ``tickets.dashboard.search``); what it cannot serve scans with LIKE.
 
 The SQL lives here so the migration and the seed command (which disables the SQLite triggers
 during a bulk load and rebuilds the FTS table afterwards) use the same statements.

@@ -24,7 +24,8 @@ from django.utils.safestring import SafeString, mark_safe
 from django_tables2.data import TableData
 from django_tables2.rows import BoundRows
 
-from departments.aggregate import (
+from departments.registry import Department
+from tickets.dashboard import (
     DEFAULT_SORT,
     SORT_KEYS,
     Count,
@@ -35,7 +36,6 @@ from departments.aggregate import (
     TicketRow,
     run,
 )
-from departments.registry import Department
 from tickets.filters import DEFAULT_PAGE_SIZE, PAGE_SIZES
 from tickets.links import ticket_urls
 from tickets.templatetags.dashboard import query_string

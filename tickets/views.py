@@ -26,9 +26,9 @@ from django_tables2 import RequestConfig
 
 from accounts.ratelimit import RateLimit, client_address, minutes_text
 from accounts.selectors import staff_for_department, users_by_id
-from departments.aggregate import TicketRow
 from departments.registry import Department, UnknownDepartment, get_department
 from tickets import forms, selectors
+from tickets.dashboard import TicketRow
 from tickets.filters import DashboardFilter
 from tickets.forms import (
     FindTicketForm,

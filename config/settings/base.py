@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_tables2",
     "django_filters",
+    "runtime",
     "accounts",
     "departments",
     "tickets",
@@ -50,7 +51,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # After WhiteNoise, so static files keep their caching; before the rest, so it sees every
     # response the app makes (errors and redirects too).
-    "config.middleware.PrivateNoStoreMiddleware",
+    "runtime.middleware.PrivateNoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -107,7 +108,7 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("HELPDESK_SESSION_SECONDS", default=12 * 60 * 60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # Django's database sessions, updated without a transaction around one statement (see module).
-SESSION_ENGINE = "config.sessions.db"
+SESSION_ENGINE = "runtime.sessions.db"
 
 # --- Cache (rate limits and sign-in throttling keep their counters here) ------------------------
 # https://docs.djangoproject.com/en/5.2/topics/cache/
@@ -118,12 +119,12 @@ SESSION_ENGINE = "config.sessions.db"
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://helpdesk")}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     # The same backend, reusing its Redis client instead of building one per call (see module).
-    CACHES["default"]["BACKEND"] = "config.cache.RedisCache"
+    CACHES["default"]["BACKEND"] = "runtime.cache.RedisCache"
     # Every signed-in request reads its session: from a shared Redis it is one cache read
     # instead of a database query (writes still go to the database, then the cache). Only a
     # shared cache: with a per-process one, a session ended in one worker would live on in
     # the others.
-    SESSION_ENGINE = "config.sessions.cached_db"
+    SESSION_ENGINE = "runtime.sessions.cached_db"
 
 # --- Abuse limits -------------------------------------------------------------------------------
 # name: (how many, per seconds). Counted per client address (see HELPDESK_TRUSTED_PROXY_COUNT).

@@ -53,7 +53,7 @@ CONTENT_SECURITY_POLICY = env.str(
         "form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
     ),
 )
-MIDDLEWARE = [*MIDDLEWARE, "config.middleware.ContentSecurityPolicyMiddleware"]
+MIDDLEWARE = [*MIDDLEWARE, "runtime.middleware.ContentSecurityPolicyMiddleware"]
 
 # --- Static files: hashed names, compressed, cached forever -------------------------------------
 STORAGES = {
@@ -64,6 +64,6 @@ STORAGES = {
 # --- Logging: one JSON object per line, no secrets ----------------------------------------------
 LOGGING = {
     **LOGGING,
-    "formatters": {"json": {"()": "config.logging.JsonFormatter"}},
+    "formatters": {"json": {"()": "runtime.logging.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
 }

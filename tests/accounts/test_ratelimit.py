@@ -56,7 +56,7 @@ def any_cache(request, settings):
     elif request.param == "redis":
         settings.CACHES = {
             "default": {
-                "BACKEND": "config.cache.RedisCache",
+                "BACKEND": "runtime.cache.RedisCache",
                 "LOCATION": "redis://127.0.0.1:6379/14",
                 # Unique per test: never clear() a Redis database other runs may share.
                 "KEY_PREFIX": secrets.token_hex(8),
@@ -177,7 +177,7 @@ def test_a_count_lives_to_the_end_of_its_window_whatever_the_default_timeout(
 
 
 def test_the_redis_cache_reuses_its_client():
-    from config.cache import RedisCache
+    from runtime.cache import RedisCache
 
     cache = RedisCache("redis://127.0.0.1:6379/15", {})
     first = cache._cache.get_client("k", write=True)

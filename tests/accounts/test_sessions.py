@@ -9,8 +9,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from config.sessions.cached_db import SessionStore as CachedStore
-from config.sessions.db import SessionStore as DatabaseStore
+from runtime.sessions.cached_db import SessionStore as CachedStore
+from runtime.sessions.db import SessionStore as DatabaseStore
 
 pytestmark = pytest.mark.django_db
 

@@ -18,9 +18,10 @@ def main() -> int:
     django.setup()
     from django.core.management import call_command
 
-    from departments.aggregate import SORT_KEYS, TicketFilters, TicketQuery, plan_groups, run
+    from departments.fanout import plan_groups
     from departments.registry import all_departments
     from tests.dashboard_data import all_rows, reference_filter, reference_order
+    from tickets.dashboard import SORT_KEYS, TicketFilters, TicketQuery, run
     from tickets.seed import seed_tickets
 
     call_command("migrate", verbosity=0)
@@ -56,7 +57,7 @@ def main() -> int:
                     if not ok:
                         failures += 1
                         print(f"MISMATCH sort={sort} desc={descending} single={single}")
-    from departments.aggregate import shutdown_workers
+    from departments.fanout import shutdown_workers
 
     shutdown_workers()
     print("schema scenario:", "ok" if not failures else f"{failures} failures")

@@ -6,16 +6,9 @@ import random
 from datetime import timedelta
 
 import pytest
+from django.db import connections
 
-from departments import aggregate
-from departments.aggregate import (
-    SORT_KEYS,
-    Cursor,
-    TicketFilters,
-    TicketQuery,
-    plan_groups,
-    run,
-)
+from departments.fanout import dialects, execution, plan_groups, shutdown_workers
 from departments.registry import all_departments
 from tests.dashboard_data import (
     BASE,
@@ -24,6 +17,7 @@ from tests.dashboard_data import (
     reference_filter,
     reference_order,
 )
+from tickets.dashboard import SORT_KEYS, Cursor, TicketFilters, TicketQuery, limits, run
 from tickets.models import Status
 
 pytestmark = [
@@ -137,13 +131,13 @@ def test_a_page_and_its_count_are_one_statement_per_group_even_where_nothing_mat
     (server backends fold the count into the page statement)."""
     departments = all_departments()
     everything = all_rows()
-    real, statements = aggregate._Runner.fetch, []
+    real, statements = execution.Runner.fetch, []
 
     def spy(runner, sql, params):
         statements.append(runner.group)
         return real(runner, sql, params)
 
-    monkeypatch.setattr(aggregate._Runner, "fetch", spy)
+    monkeypatch.setattr(execution.Runner, "fetch", spy)
     # The (status, priority) held by the fewest departments: the others match nothing.
     holders: dict[tuple[str, int], set[str]] = {}
     for row in everything:
@@ -164,7 +158,7 @@ def test_a_page_and_its_count_are_one_statement_per_group_even_where_nothing_mat
 
 
 def test_counts_beyond_the_cap_say_so(monkeypatch):
-    monkeypatch.setattr(aggregate, "COUNT_CAP", 10)
+    monkeypatch.setattr(limits, "COUNT_CAP", 10)
     departments = all_departments()
     search = run(TicketQuery(tuple(departments), TicketFilters(search="example")), count=True)
     assert not search.count.exact
@@ -228,7 +222,7 @@ def test_one_statement_per_server_where_the_backend_allows(settings):
 def test_sqlite_attach_limit_chunks_groups(monkeypatch, settings):
     if settings.TEST_BACKEND != "sqlite":
         pytest.skip("SQLite only")
-    monkeypatch.setattr(aggregate, "_sqlite_attach_limit", lambda: 2)
+    monkeypatch.setattr(dialects, "sqlite_attach_limit", lambda: 2)
     groups = plan_groups(all_departments())
     assert [len(g.departments) for g in groups] == [2, 2, 1]
     query = TicketQuery(tuple(all_departments()), sort="customer")
@@ -238,7 +232,7 @@ def test_sqlite_attach_limit_chunks_groups(monkeypatch, settings):
 
 @pytest.mark.parametrize("single_statement", MODES)
 def test_deep_offsets_locate_the_page_narrowly_then_read_by_keyset(single_statement, monkeypatch):
-    monkeypatch.setattr(aggregate, "DEEP_OFFSET", 3)
+    monkeypatch.setattr(limits, "DEEP_OFFSET", 3)
     departments = all_departments()
     everything = all_rows()
     for sort in SORT_KEYS:
@@ -262,8 +256,8 @@ def test_deep_offsets_locate_the_page_narrowly_then_read_by_keyset(single_statem
 def test_probe_rounds_place_every_deep_position_exactly(single_statement, monkeypatch):
     """With no exact tail every deep position is found by probe rounds alone; the data's many
     ties (within and across departments) make pivots and counted ranges meet on equal values."""
-    monkeypatch.setattr(aggregate, "DEEP_OFFSET", 3)
-    monkeypatch.setattr(aggregate, "EXACT_TAIL", 0)
+    monkeypatch.setattr(limits, "DEEP_OFFSET", 3)
+    monkeypatch.setattr(limits, "EXACT_TAIL", 0)
     departments = all_departments()
     everything = all_rows()
     for sort in SORT_KEYS:
@@ -309,17 +303,17 @@ def test_concurrent_reads_keep_department_connections_bounded(settings):
         pytest.skip("SQLite reads hold no database-server connection")
     departments = all_departments()
     created = []
-    real_create = aggregate.connections.create_connection
+    real_create = connections.create_connection
 
     def counting_create(alias):
         created.append(alias)
         return real_create(alias)
 
     query = TicketQuery(tuple(departments))
-    aggregate.shutdown_workers()
+    shutdown_workers()
     try:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(aggregate.connections, "create_connection", counting_create)
+            patch.setattr(connections, "create_connection", counting_create)
             threads = [
                 threading.Thread(target=lambda: [run(query, limit=25) for _ in range(10)])
                 for _ in range(8)
@@ -328,11 +322,12 @@ def test_concurrent_reads_keep_department_connections_bounded(settings):
                 thread.start()
             for thread in threads:
                 thread.join(60)
-        keep = aggregate._servers.keep
-        assert all(len(conns) <= keep for conns in aggregate._servers.idle.values())
+        keep = execution.server_connections().keep
+        idle = execution.server_connections().idle
+        assert all(len(conns) <= keep for conns in idle.values())
         for department in departments:
             # The test's own connection plus the engine's idle ones.
             assert _open_server_connections(department.alias) <= 1 + keep, department
         assert created and max(created.count(a) for a in set(created)) < 80  # reused
     finally:
-        aggregate.shutdown_workers()
+        shutdown_workers()

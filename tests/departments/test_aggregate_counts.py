@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from departments.aggregate import TicketFilters, TicketQuery, run
 from departments.registry import all_departments
 from tests.factories import TicketFactory
+from tickets.dashboard import TicketFilters, TicketQuery, run
 from tickets.models import Priority, Status
 from tickets.services import CUSTOMER, ticket_change_status, ticket_delete
 

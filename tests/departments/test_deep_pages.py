@@ -12,10 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from departments import aggregate
-from departments.aggregate import TicketFilters, TicketQuery, run
 from departments.registry import all_departments
 from tests.dashboard_data import all_rows, clear_tickets, reference_filter, reference_order
+from tickets.dashboard import TicketFilters, TicketQuery, limits, run
 from tickets.models import Priority, Status, Ticket
 from tickets.services import ticket_counts_rebuild
 
@@ -65,8 +64,8 @@ def ids(rows) -> list[tuple[str, int]]:
 
 @pytest.fixture
 def rounds(monkeypatch):
-    monkeypatch.setattr(aggregate, "DEEP_OFFSET", 10)
-    monkeypatch.setattr(aggregate, "EXACT_TAIL", 8)
+    monkeypatch.setattr(limits, "DEEP_OFFSET", 10)
+    monkeypatch.setattr(limits, "EXACT_TAIL", 8)
 
 
 @pytest.mark.usefixtures("rounds")
@@ -111,7 +110,7 @@ def test_a_deep_jump_steps_over_about_the_rows_it_skips(skewed, descending):
             offset=offset,
         )
         assert page.rows
-        assert page.examined <= 2 * offset + 5 * aggregate.EXACT_TAIL, (offset, page.examined)
+        assert page.examined <= 2 * offset + 5 * limits.EXACT_TAIL, (offset, page.examined)
     # Blocks of their own (status x department): one probe inside the block holding the row.
     for sort in ("status", "department", "reference"):
         query = TicketQuery(tuple(skewed), sort=sort, descending=descending)
@@ -125,4 +124,4 @@ def test_a_deep_jump_steps_over_about_the_rows_it_skips(skewed, descending):
     offset = count - 12
     page = run(TicketQuery(small, sort="created", descending=descending), limit=5, offset=offset)
     assert len(page.rows) == 5
-    assert page.examined <= 1.5 * offset + 3 * aggregate.EXACT_TAIL, (offset, page.examined)
+    assert page.examined <= 1.5 * offset + 3 * limits.EXACT_TAIL, (offset, page.examined)

@@ -24,7 +24,7 @@ from django.db import connections
 
 from departments import ops
 from departments.ops import Outcome
-from tests.support.stack import operator_environ
+from devtools.stack import operator_environ
 from tickets.models import TicketCount
 
 # The department migrations on disk, in order; the tests follow whatever the project ships.

@@ -6,8 +6,7 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
-from departments import aggregate
-from departments.aggregate import Cursor, TicketFilters, TicketQuery, run
+from departments.fanout import dialect_for
 from departments.registry import all_departments
 from tests.dashboard_data import (
     all_rows,
@@ -16,6 +15,7 @@ from tests.dashboard_data import (
     reference_filter,
     reference_order,
 )
+from tickets.dashboard import Cursor, TicketFilters, TicketQuery, limits, run, search
 from tickets.models import Ticket
 from tickets.services import ticket_counts_rebuild
 
@@ -112,8 +112,8 @@ def test_text_search_equals_a_python_filter_with_sorts_and_keyset_pages(search_r
 def _explain(department, term: str) -> str:
     """The plan of the engine's own text condition on one department's connection."""
     vendor = connections[department.alias].vendor
-    dialect = aggregate._Dialect(vendor, connections[department.alias].ops)
-    condition, params = aggregate._text_search_sql(term, department, dialect, "")
+    dialect = dialect_for(department.alias)
+    condition, params = search.text_search_sql(term, department, dialect, "")
     sql = f"SELECT id FROM tickets_ticket WHERE {condition}"
     with connections[department.alias].cursor() as cursor:
         if vendor == "sqlite":
@@ -138,14 +138,14 @@ def test_the_search_index_serves_terms_it_can_and_short_terms_scan(search_rows):
     plan = _explain(department, "printer")
     short = _explain(department, "ja")
     if backend == "sqlite":
-        assert aggregate.text_search_index(department) == "fts5"
+        assert search.text_search_index(department) == "fts5"
         assert "VIRTUAL TABLE INDEX" in plan, plan
         assert "VIRTUAL TABLE" not in short, short
     elif backend == "postgres":
-        assert aggregate.text_search_index(department) == "trigram"
+        assert search.text_search_index(department) == "trigram"
         assert "ticket_subject_trgm_idx" in plan, plan
     else:
-        assert aggregate.text_search_index(department) == 3
+        assert search.text_search_index(department) == 3
         assert "fulltext" in plan and "ticket_search_ft" in plan, plan
         assert "fulltext" not in short, short
         assert "fulltext" not in _explain(department, "ple.co"), "punctuation scans"
@@ -156,27 +156,27 @@ def test_sqlite_terms_with_many_matches_walk_the_sort_index_with_the_same_rows(
     search_rows, monkeypatch
 ):
     # With a threshold of 2, every term of the small data set counts as "many matches".
-    monkeypatch.setattr(aggregate, "FTS_MANY_MATCHES", 2)
-    aggregate._fts_probe.cache_clear()
+    monkeypatch.setattr(limits, "FTS_MANY_MATCHES", 2)
+    search._fts_probe.cache_clear()
     try:
         department = all_departments()[0]
-        dialect = aggregate._Dialect("sqlite", connections[department.alias].ops)
+        dialect = dialect_for(department.alias)
         # An ASCII term with many matches walks the sort index with LIKE (stops after a page);
         # a non-ASCII one, where LIKE would not fold case, keeps the index but not as driver.
-        condition, _ = aggregate._text_search_sql("example", department, dialect, "")
+        condition, _ = search.text_search_sql("example", department, dialect, "")
         assert condition.startswith("(reference LIKE"), condition
-        monkeypatch.setattr(aggregate, "FTS_MANY_MATCHES", 1)
-        aggregate._fts_probe.cache_clear()
-        condition, _ = aggregate._text_search_sql("Café", department, dialect, "")
+        monkeypatch.setattr(limits, "FTS_MANY_MATCHES", 1)
+        search._fts_probe.cache_clear()
+        condition, _ = search.text_search_sql("Café", department, dialect, "")
         assert condition.startswith("+id IN"), condition
-        monkeypatch.setattr(aggregate, "FTS_MANY_MATCHES", 2)
-        aggregate._fts_probe.cache_clear()
-        condition, _ = aggregate._text_search_sql("zz-none", department, dialect, "")
+        monkeypatch.setattr(limits, "FTS_MANY_MATCHES", 2)
+        search._fts_probe.cache_clear()
+        condition, _ = search.text_search_sql("zz-none", department, dialect, "")
         assert condition.startswith("id IN"), condition
         # A count must see every match: it reads them from the index unless there are so many
         # that a scan reaches the cap first.
-        monkeypatch.setattr(aggregate, "FTS_MANY_MATCHES_FOR_COUNT", 10_000)
-        condition, _ = aggregate._text_search_sql("example", department, dialect, "", counting=True)
+        monkeypatch.setattr(limits, "FTS_MANY_MATCHES_FOR_COUNT", 10_000)
+        condition, _ = search.text_search_sql("example", department, dialect, "", counting=True)
         assert condition.startswith("id IN"), condition
         for term in ("example", "jam", "Café", "king"):
             filters = TicketFilters(search=term)
@@ -187,6 +187,6 @@ def test_sqlite_terms_with_many_matches_walk_the_sort_index_with_the_same_rows(
                 for r in reference_order(matched, "subject", True)
             ]
             assert walk(query, 5) == expected, term
-            assert aggregate.run(query, count=True).count.value == len(expected), term
+            assert run(query, count=True).count.value == len(expected), term
     finally:
-        aggregate._fts_probe.cache_clear()
+        search._fts_probe.cache_clear()

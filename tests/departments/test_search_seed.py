@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
-from departments.aggregate import TicketFilters, TicketQuery, run
 from departments.registry import all_departments
 from tests.dashboard_data import all_rows, reference_filter, reference_order
+from tickets.dashboard import TicketFilters, TicketQuery, run
 from tickets.models import Ticket, TicketEvent
 from tickets.services import ticket_counts_rebuild
 

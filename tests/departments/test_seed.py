@@ -7,8 +7,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import Count
 
-from departments.aggregate import TicketQuery, run
 from tests.factories import SuperadminFactory
+from tickets.dashboard import TicketQuery, run
 from tickets.models import Ticket, TicketEvent
 from tickets.selectors import ticket_counts
 

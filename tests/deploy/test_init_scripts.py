@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.support.loadgen import Browser
-from tests.support.stack import (
+from devtools.loadgen import Browser
+from devtools.stack import (
     ROOT,
     AppServer,
     base_environment,

@@ -21,8 +21,8 @@ from django.db import connections
 from accounts.forms import MSG_INVALID_LOGIN
 from accounts.models import User
 from departments.registry import all_departments
-from tests.support.loadgen import Browser
-from tests.support.stack import AppServer, base_environment, manage
+from devtools.loadgen import Browser
+from devtools.stack import AppServer, base_environment, manage
 from tickets.models import Ticket
 
 pytestmark = pytest.mark.django_db(databases="__all__", transaction=True)

@@ -12,9 +12,9 @@ import pytest
 from django.http import HttpResponse
 from django.test import RequestFactory, override_settings
 
-from config.logging import JsonFormatter, scrub
-from config.middleware import ContentSecurityPolicyMiddleware
-from tests.support.stack import operator_environ
+from devtools.stack import operator_environ
+from runtime.logging import JsonFormatter, scrub
+from runtime.middleware import ContentSecurityPolicyMiddleware
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,7 +103,7 @@ def test_scrub_leaves_ordinary_text_alone():
 @pytest.mark.parametrize(
     ("cache_url", "backend", "sessions"),
     [
-        ("redis://127.0.0.1:6379/1", "config.cache.RedisCache", "cached_db"),
+        ("redis://127.0.0.1:6379/1", "runtime.cache.RedisCache", "cached_db"),
         ("dbcache://helpdesk_cache", "django.core.cache.backends.db.DatabaseCache", "db"),
         ("locmemcache://x", "django.core.cache.backends.locmem.LocMemCache", "db"),
     ],
@@ -119,4 +119,4 @@ def test_sessions_are_read_from_the_cache_only_when_it_is_shared_redis(
         "shell", "--verbosity=0", "-c", code, tmp_path=tmp_path, CACHE_URL=cache_url
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == [backend, f"config.sessions.{sessions}"]
+    assert result.stdout.split() == [backend, f"runtime.sessions.{sessions}"]

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import pytest
 from django.conf import settings
 
-from tests.support.loadgen import Browser, Workload
-from tests.support.stack import (
+from devtools.loadgen import Browser, Workload
+from devtools.stack import (
     AppServer,
     SecondCluster,
     cluster_tools_available,

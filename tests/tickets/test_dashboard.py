@@ -10,10 +10,11 @@ from html import unescape
 import pytest
 from django.urls import reverse
 
-from departments import aggregate
-from departments.aggregate import TicketFilters
+from departments.fanout import execution, shutdown_workers
 from tests.dashboard_data import all_rows, reference_filter, reference_order
 from tests.factories import SuperadminFactory, UserFactory
+from tickets import dashboard
+from tickets.dashboard import TicketFilters
 
 pytestmark = [
     pytest.mark.django_db(databases="__all__"),
@@ -106,7 +107,7 @@ def test_following_next_links_walks_every_ticket_once(admin_client, departments)
 def test_page_numbers_jump_from_the_nearer_end(admin_client, departments, monkeypatch):
     expected = expected_references(departments, "priority", True)
     calls = []
-    real = aggregate.run
+    real = dashboard.run
 
     def spy(query, **kwargs):
         calls.append((query.descending, kwargs.get("offset", 0)))
@@ -267,7 +268,7 @@ def test_a_down_department_is_named_and_the_others_still_show(
 
     config = connections.settings[billing.alias]
     real_name = config["NAME"]
-    aggregate.shutdown_workers()  # workers reconnect with the broken settings
+    shutdown_workers()  # workers reconnect with the broken settings
     config["NAME"] = (
         str(tmp_path / "missing.sqlite3") if settings.TEST_BACKEND == "sqlite" else "hd_missing_db"
     )
@@ -277,7 +278,7 @@ def test_a_down_department_is_named_and_the_others_still_show(
         export_body = b"".join(export.streaming_content).decode()
     finally:
         config["NAME"] = real_name
-        aggregate.shutdown_workers()
+        shutdown_workers()
     page = response.content.decode()
     assert response.status_code == 200
     assert "Account &amp; Billing is unavailable right now" in page
@@ -292,14 +293,14 @@ def test_a_slow_department_times_out_and_the_others_still_show(
     import time
 
     settings.DASHBOARD_DEPARTMENT_TIMEOUT = 0.3
-    real_fetch = aggregate._Runner.fetch
+    real_fetch = execution.Runner.fetch
 
     def slow_fetch(self, sql, params):
         if tech in self.group.departments:
             time.sleep(1.2)
         return real_fetch(self, sql, params)
 
-    monkeypatch.setattr(aggregate._Runner, "fetch", slow_fetch)
+    monkeypatch.setattr(execution.Runner, "fetch", slow_fetch)
     started = time.monotonic()
     response = admin_client.get(reverse("dashboard") + "?per_page=100")
     elapsed = time.monotonic() - started
@@ -345,7 +346,7 @@ def test_table_rows_escape_every_value_and_show_local_time(departments, settings
 
     from django.utils import timezone
 
-    from departments.aggregate import TicketRow
+    from tickets.dashboard import TicketRow
     from tickets.tables import TicketTable
 
     row = TicketRow(

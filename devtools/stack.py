@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PG_HOST = "127.0.0.1"
 MAIN_PG_PORT = int(os.environ.get("HELPDESK_PG_PORT", "5432"))
 SEED_NAMES = [

@@ -2,7 +2,7 @@
 
 from django.contrib.sessions.backends import cached_db
 
-from config.sessions import SingleStatementUpdate
+from runtime.sessions import SingleStatementUpdate
 
 
 class SessionStore(cached_db.SessionStore, SingleStatementUpdate):

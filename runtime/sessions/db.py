@@ -1,6 +1,6 @@
 """Database sessions (see the package docstring)."""
 
-from config.sessions import SingleStatementUpdate
+from runtime.sessions import SingleStatementUpdate
 
 
 class SessionStore(SingleStatementUpdate):

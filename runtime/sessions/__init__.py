@@ -4,7 +4,7 @@ Django wraps every session save in ``transaction.atomic``. Creating a session ne
 collision is detected and retried); updating one is a single UPDATE, atomic by itself, and the
 transaction only added a BEGIN and a COMMIT round trip to every request that changes its
 session (each ticket submission remembers its reference there). ``SESSION_ENGINE`` is
-``config.sessions.db`` or, with a shared Redis cache, ``config.sessions.cached_db``. The stores
+``runtime.sessions.db`` or, with a shared Redis cache, ``runtime.sessions.cached_db``. The stores
 keep the class name ``SessionStore``: Django salts the session signature with it, so sessions
 written by Django's own engines stay valid.
 """
