@@ -157,6 +157,7 @@ def ticket_submit(request: HttpRequest) -> HttpResponse:
             subject=data["subject"],
             message=data["message"],
             actor=Actor.from_user(request.user) if request.user.is_authenticated else CUSTOMER,
+            submission_token=data["submission_token"],
         )
     except ValidationError as exc:
         errors = exc.message_dict if hasattr(exc, "error_dict") else {None: exc.messages}
