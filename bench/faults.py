@@ -48,16 +48,17 @@ def probe(url: str, stop: threading.Event, log: list) -> None:
     """Submit to one far and one near department every 100 ms, recording when each request
     started and ended, its department side and its status."""
     browser = Browser(url)
-    token, _ = browser.csrf("/")
     while not stop.is_set():
         for slug, side in (("general-inquiry", "affected"), ("technical-issues", "unaffected")):
             started = time.perf_counter()
             try:
+                # A fresh form each time: the same form posted again is the same ticket.
+                fields = browser.hidden_fields("/")
                 status, _, _ = browser.request(
                     "POST",
                     "/",
                     {
-                        "csrfmiddlewaretoken": token,
+                        **fields,
                         "name": "Probe",
                         "email": "probe@example.com",
                         "phone": "",
