@@ -18,8 +18,6 @@ import json
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -27,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 from devtools.loadgen import Browser, Workload
 from devtools.stack import (
+    healthz,
     two_server_stack,
     verify_acknowledged,
 )
@@ -35,12 +34,8 @@ NEAR = ["TECHNICAL_ISSUES", "ACCOUNT_BILLING", "PRODUCT_SERVICE"]
 FAR = ["GENERAL_INQUIRY", "FEEDBACK_SUGGESTIONS"]
 
 
-def health(url: str) -> tuple[int, list[str]]:
-    try:
-        with urllib.request.urlopen(url + "/healthz", timeout=5) as response:
-            body, status = json.load(response), response.status
-    except urllib.error.HTTPError as exc:
-        body, status = json.load(exc), exc.code
+def health(url: str, env: dict[str, str]) -> tuple[int, list[str]]:
+    status, body = healthz(url, env)  # as an operator: the public answer names nothing
     return status, [d["name"] for d in body["departments"] if not d["reachable"]]
 
 
@@ -48,16 +43,17 @@ def probe(url: str, stop: threading.Event, log: list) -> None:
     """Submit to one far and one near department every 100 ms, recording when each request
     started and ended, its department side and its status."""
     browser = Browser(url)
-    token, _ = browser.csrf("/")
     while not stop.is_set():
         for slug, side in (("general-inquiry", "affected"), ("technical-issues", "unaffected")):
             started = time.perf_counter()
             try:
+                # A fresh form each time: the same form posted again is the same ticket.
+                fields = browser.hidden_fields("/")
                 status, _, _ = browser.request(
                     "POST",
                     "/",
                     {
-                        "csrfmiddlewaretoken": token,
+                        **fields,
                         "name": "Probe",
                         "email": "probe@example.com",
                         "phone": "",
@@ -105,13 +101,13 @@ def main() -> int:
         cluster.stop()  # returns once the server no longer answers
         marks["stop_end"] = time.perf_counter()
         time.sleep(1)
-        down_health = health(server.url)
+        down_health = health(server.url, stack.env)
         time.sleep(max(0.0, args.up_at - args.down_at - 1))
         marks["start_begin"] = time.perf_counter()
         cluster.start()  # returns once the server accepts connections again
         marks["start_end"] = time.perf_counter()
         restarted = time.monotonic()
-        while health(server.url)[0] != 200 and time.monotonic() - restarted < 60:
+        while health(server.url, stack.env)[0] != 200 and time.monotonic() - restarted < 60:
             time.sleep(0.2)
         recovery = time.monotonic() - restarted
         runner.join(args.seconds + 60)

@@ -197,6 +197,7 @@ def measure(args, kinds: list[str], password: str) -> int:
     from accounts.models import User
     from departments.fanout import shutdown_workers
     from departments.registry import all_departments
+    from tickets.forms import submission_token_new
     from tickets.services import ticket_create
 
     departments = all_departments()
@@ -239,6 +240,8 @@ def measure(args, kinds: list[str], password: str) -> int:
     def submit(browser, token, n):
         form = {
             "csrfmiddlewaretoken": token,
+            # Minted here, as the form page would: the profile is of the POST alone.
+            "submission_token": submission_token_new(),
             "name": f"Load Tester {n}",
             "email": f"load{n}@example.com",
             "phone": "",

@@ -20,6 +20,7 @@ from http.cookies import SimpleCookie
 from urllib.parse import urlencode, urlsplit
 
 _CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+_HIDDEN_INPUT = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 _VERSION_INPUT = re.compile(r'name="version" value="(\d+)"')
 _SUBMITTED = re.compile(r"/submitted/([A-Z0-9]+-[A-Z0-9]+)/")
 
@@ -75,6 +76,15 @@ class Browser:
         if status != 200 or not match:
             raise RuntimeError(f"GET {path} gave {status} without a form")
         return match.group(1), text
+
+    def hidden_fields(self, path: str) -> dict[str, str]:
+        """GET a form and return its hidden inputs: the CSRF token and, on the ticket form, the
+        one-time submission token (every new ticket needs a fresh load of the form)."""
+        status, _, text = self.request("GET", path)
+        fields = dict(_HIDDEN_INPUT.findall(text))
+        if status != 200 or "csrfmiddlewaretoken" not in fields:
+            raise RuntimeError(f"GET {path} gave {status} without a form")
+        return fields
 
     def close(self) -> None:
         if self.conn is not None:
@@ -154,13 +164,14 @@ class Workload:
 
     def _submitter(self, deadline: float, rng: random.Random) -> None:
         browser = self._browser(rng)
-        token, _ = browser.csrf("/")
         n = 0
         while time.monotonic() < deadline and self._take():
             n += 1
             slug = rng.choice(self.departments)
+            # A browser loads the form for each ticket: its one-time token makes a repeated
+            # POST of the same form the same ticket.
             form = {
-                "csrfmiddlewaretoken": token,
+                **browser.hidden_fields("/"),
                 "name": f"Load Tester {n}",
                 "email": f"load{n}@example.com",
                 "phone": "",
@@ -208,7 +219,7 @@ class Workload:
         while time.monotonic() < deadline and self._take():
             if not mine:
                 # Work on tickets this worker submitted itself, so updaters never race each other.
-                token, _ = browser.csrf("/")
+                fields = browser.hidden_fields("/")
                 slug = rng.choice(self.departments)
                 status, headers, _ = self._timed(
                     browser,
@@ -216,7 +227,7 @@ class Workload:
                     "POST",
                     "/",
                     {
-                        "csrfmiddlewaretoken": token,
+                        **fields,
                         "name": "Updater",
                         "email": "u@example.com",
                         "phone": "",

@@ -8,6 +8,7 @@ production settings. Used by tests/deploy/test_scale_out.py and the bench/ load 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -203,6 +204,8 @@ def base_environment(urls: dict[str, str], **extra: str) -> dict[str, str]:
             "DJANGO_LOG_LEVEL": "WARNING",
             "DATABASE_URL": urls["SYSTEM"],
             "CACHE_URL": "dbcache://helpdesk_cache",
+            # /healthz shows the per-database report only with this token (see healthz()).
+            "HELPDESK_HEALTHZ_TOKEN": secrets.token_urlsafe(24),
         }
     )
     for name, url in urls.items():
@@ -292,6 +295,19 @@ class AppServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def healthz(base_url: str, env: dict[str, str]) -> tuple[int, dict]:
+    """GET /healthz as an operator (the token of ``env``): status and the per-database report."""
+    request = urllib.request.Request(
+        f"{base_url}/healthz",
+        headers={"Authorization": f"Bearer {env['HELPDESK_HEALTHZ_TOKEN']}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
 
 
 def prepare(env: dict[str, str]) -> None:

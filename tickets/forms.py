@@ -8,8 +8,11 @@ valid form never fails in the database.
 from __future__ import annotations
 
 import re
+import secrets
+from datetime import timedelta
 
 from django import forms
+from django.core import signing
 from django.core.exceptions import ValidationError
 
 from departments.registry import Department, UnknownDepartment, registry
@@ -44,11 +47,38 @@ MSG_REFERENCE_REQUIRED = "Enter the reference from your confirmation."
 MSG_REFERENCE_INVALID = (
     "Enter the reference exactly as shown on your confirmation, like BIL-7K3F9Q."
 )
+MSG_FORM_EXPIRED = (
+    "This form was opened too long ago to send. Everything you typed is still below: "
+    "please check it and send it again."
+)
+MSG_FORM_NOT_RECOGNISED = (
+    "We could not recognise this form. Everything you typed is still below: "
+    "please check it and send it again."
+)
 MSG_NOTE_TOO_LONG = f"The note must be {NOTE_MAX:,} characters or fewer."
 MSG_UNKNOWN_ASSIGNEE = "Choose someone from the list."
 
 # Digits with the usual separators, and an optional extension ("x12", "ext. 12").
 _PHONE = re.compile(r"^\+?[0-9 ()./-]+(?:\s*(?:x|ext\.?)\s*[0-9]+)?$", re.IGNORECASE)
+
+
+# Every load of the submission form carries a new one-time token (see ticket_create). Signed, so
+# the server keeps nothing until a ticket is made; a day covers a form left open overnight.
+SUBMISSION_TOKEN_MAX_AGE = timedelta(days=1)
+_SUBMISSION_TOKEN_SALT = "tickets.forms.submission-token"
+
+
+def submission_token_new() -> str:
+    """A fresh signed one-time token for one load of the submission form."""
+    signer = signing.TimestampSigner(salt=_SUBMISSION_TOKEN_SALT)
+    return signer.sign(secrets.token_urlsafe(16))
+
+
+def submission_token_read(token: str) -> str:
+    """The random part of a token this site signed; raises ``signing.BadSignature`` (or its
+    subclass ``SignatureExpired``) for anything else."""
+    signer = signing.TimestampSigner(salt=_SUBMISSION_TOKEN_SALT)
+    return signer.unsign(token, max_age=SUBMISSION_TOKEN_MAX_AGE)
 
 
 def _text(*, label, max_length, required_msg, too_long_msg, **kwargs) -> forms.CharField:
@@ -134,11 +164,28 @@ class TicketSubmissionForm(forms.Form):
         help_text="What happened, what you expected, and anything you have tried.",
         widget=forms.Textarea(attrs={"rows": 8}),
     )
+    # Not required here: a missing token gets the same clear message as a tampered one.
+    submission_token = forms.CharField(required=False, widget=HiddenInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # Read at form time, not import time: the registry follows the configuration.
         self.fields["department"].choices = registry().choices()
+        if not self.is_bound:
+            self.initial["submission_token"] = submission_token_new()
+
+    def clean_submission_token(self) -> str:
+        """The token's random part. A re-shown form keeps a good token (no ticket was made,
+        so sending again stays idempotent) and replaces a bad one, so sending again works."""
+        try:
+            return submission_token_read(self.cleaned_data["submission_token"])
+        except signing.SignatureExpired:
+            message = MSG_FORM_EXPIRED
+        except signing.BadSignature:
+            message = MSG_FORM_NOT_RECOGNISED
+        self.data = self.data.copy()
+        self.data[self.add_prefix("submission_token")] = submission_token_new()
+        raise ValidationError(message, code="submission_token")
 
     def clean_phone(self) -> str:
         phone = self.cleaned_data["phone"]

@@ -46,6 +46,11 @@ class Ticket(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     # Bumped on every change; an update that names an older version is refused.
     version = models.PositiveIntegerField(default=1)
+    # The public form's one-time token hashed with what was sent (tickets.services), so the
+    # same POST twice finds the first ticket instead of making a second. Null otherwise.
+    submission_key = models.CharField(
+        max_length=64, null=True, blank=True, unique=True, editable=False
+    )
 
     class Meta:
         ordering = ("-created_at", "-id")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from departments.registry import Department
 from tickets.models import AdminNote, Ticket, TicketCount, TicketEvent
 from tickets.references import InvalidReference, department_for_reference
+from tickets.services import submission_key
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +21,30 @@ def ticket_find_by_reference(reference: str) -> tuple[Department, Ticket] | None
         return None
     ticket = Ticket.objects.using(department.alias).filter(reference=normalized).first()
     return (department, ticket) if ticket else None
+
+
+def ticket_for_submission(
+    department: Department,
+    *,
+    submission_token: str,
+    customer_name: str,
+    customer_email: str,
+    subject: str,
+    message: str,
+    customer_phone: str = "",
+    priority: int = Ticket._meta.get_field("priority").default,
+) -> Ticket | None:
+    """The ticket this exact form submission already made in ``department``, if any."""
+    sent = Ticket(
+        customer_name=customer_name.strip(),
+        customer_email=customer_email.strip(),
+        customer_phone=customer_phone.strip(),
+        subject=subject.strip(),
+        message=message.strip(),
+        priority=priority,
+    )
+    key = submission_key(token=submission_token, ticket=sent)
+    return Ticket.objects.using(department.alias).filter(submission_key=key).first()
 
 
 def ticket_counts(department: Department) -> dict[tuple[str, int], int]:

@@ -5,6 +5,8 @@ step with the ticket.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -102,6 +104,25 @@ def _bump_counts(alias: str, changes: Iterable[tuple[str, int, int]]) -> None:
                 )
 
 
+def submission_key(*, token: str, ticket: Ticket) -> str:
+    """The idempotency key of one form submission: its one-time token and what it says.
+
+    The same POST again (a double click, a browser or proxy retry) gives the same key. The same
+    form sent again with something changed (back, fix the email address, send) is a new ticket,
+    and a replayed token alone never reveals a ticket it was not sent with.
+    """
+    sent = [
+        token,
+        ticket.customer_name,
+        ticket.customer_email,
+        ticket.customer_phone,
+        ticket.subject,
+        ticket.message,
+        ticket.priority,
+    ]
+    return hashlib.sha256(json.dumps(sent).encode()).hexdigest()
+
+
 def ticket_create(
     *,
     department: Department,
@@ -112,8 +133,14 @@ def ticket_create(
     customer_phone: str = "",
     priority: int = Priority.NORMAL,
     actor: Actor = CUSTOMER,
+    submission_token: str = "",
 ) -> Ticket:
-    """Create a ticket, its ``created`` event and its count in one transaction."""
+    """Create a ticket, its ``created`` event and its count in one transaction.
+
+    With a ``submission_token`` (the public form's one-time token) this is idempotent: if this
+    department already has the ticket that token and these values made, that ticket is returned
+    and nothing is written, also when both requests arrive at once.
+    """
     alias = department.alias
     now = timezone.now()
     ticket = Ticket(
@@ -127,6 +154,8 @@ def ticket_create(
         updated_at=now,
         reference=new_reference(department),
     )
+    if submission_token:
+        ticket.submission_key = submission_key(token=submission_token, ticket=ticket)
     # Django's unique checks ignore the instance's database (they query the default manager),
     # so uniqueness is left to the database constraint and the retry below.
     ticket.full_clean(validate_unique=False, validate_constraints=False)
@@ -147,6 +176,14 @@ def ticket_create(
                 _bump_counts(alias, [(ticket.status, ticket.priority, +1)])
             return ticket
         except IntegrityError:
+            # The unique key, not a look-up first, decides between two requests racing with
+            # the same submission: the loser's insert waits for the winner's commit, fails, and
+            # reads the winner's ticket (committed, so visible to this new statement).
+            if ticket.submission_key is not None:
+                same = Ticket.objects.using(alias).filter(submission_key=ticket.submission_key)
+                existing = same.first()
+                if existing is not None:
+                    return existing
             # A reference clash is about one in 600,000 at a million tickets: draw again.
             # Any other integrity error is a real problem and propagates.
             clash = Ticket.objects.using(alias).filter(reference=ticket.reference).exists()

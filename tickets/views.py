@@ -42,6 +42,7 @@ from tickets.selectors import (
     ticket_customer_history,
     ticket_find_by_reference,
     ticket_find_for_customer,
+    ticket_for_submission,
 )
 from tickets.services import (
     CUSTOMER,
@@ -140,25 +141,37 @@ def ticket_submit(request: HttpRequest) -> HttpResponse:
     if request.method != "POST" or not form.is_valid():
         return render(request, SUBMIT_TEMPLATE, {"form": form})
 
-    # Staff entering tickets for callers are accountable by name; the limit is for anonymous use.
-    # Reserved before the insert, so parallel submissions cannot exceed it; given back when no
-    # ticket was made.
-    limit = None if request.user.is_authenticated else RateLimit.named("ticket-submit")
-    reservation = limit.acquire(client_address(request)) if limit else None
-    if limit and reservation is None:
-        return _too_many(request, SUBMIT_TEMPLATE, {"form": form}, limit, MSG_TOO_MANY_SUBMISSIONS)
-
     data = form.cleaned_data
     department: Department = data["department"]
+    sent = {
+        "customer_name": data["name"],
+        "customer_email": data["email"],
+        "customer_phone": data["phone"],
+        "subject": data["subject"],
+        "message": data["message"],
+        "submission_token": data["submission_token"],
+    }
+    # Staff entering tickets for callers are accountable by name; the limit is for anonymous use.
+    limit = None if request.user.is_authenticated else RateLimit.named("ticket-submit")
+    reservation = None
     try:
+        if limit:
+            # The same POST again (a double click, a retry) is answered with the ticket it
+            # made: it never counts against the limit, and is not refused while paused.
+            earlier = ticket_for_submission(department, **sent)
+            if earlier is not None:
+                return _submitted(request, earlier)
+            # Reserved before the insert, so parallel submissions cannot exceed the limit;
+            # given back when no ticket was made.
+            reservation = limit.acquire(client_address(request))
+            if reservation is None:
+                return _too_many(
+                    request, SUBMIT_TEMPLATE, {"form": form}, limit, MSG_TOO_MANY_SUBMISSIONS
+                )
         ticket = ticket_create(
             department=department,
-            customer_name=data["name"],
-            customer_email=data["email"],
-            customer_phone=data["phone"],
-            subject=data["subject"],
-            message=data["message"],
             actor=Actor.from_user(request.user) if request.user.is_authenticated else CUSTOMER,
+            **sent,
         )
     except ValidationError as exc:
         if reservation:
@@ -180,7 +193,11 @@ def ticket_submit(request: HttpRequest) -> HttpResponse:
         )
         response["Retry-After"] = "60"
         return response
+    return _submitted(request, ticket)
 
+
+def _submitted(request: HttpRequest, ticket: Ticket) -> HttpResponse:
+    """Remember the ticket for this browser's confirmation and status pages, and go there."""
     _remember(request, SESSION_VISIBLE, ticket.reference)
     _remember(
         request,

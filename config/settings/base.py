@@ -147,6 +147,12 @@ HELPDESK_RATE_LIMITS = {
 # forge. Set it to 1 behind one nginx, or every client shares the proxy's limits.
 HELPDESK_TRUSTED_PROXY_COUNT = env.int("HELPDESK_TRUSTED_PROXY_COUNT", default=0)
 
+# --- Health check (/healthz) --------------------------------------------------------------------
+# Everyone gets the overall status (200/503). The detail (database aliases, latencies, pending
+# migrations) needs this token in "Authorization: Bearer <token>" or "X-Healthz-Token", or a
+# signed-in superadmin. Empty (default): no token gives the detail.
+HELPDESK_HEALTHZ_TOKEN = env.str("HELPDESK_HEALTHZ_TOKEN", default="")
+
 # --- I18N ---------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")

@@ -108,3 +108,12 @@ def test_init_scripts_are_valid_bash(script):
     path = ROOT / "config" / "deploy" / script
     subprocess.run(["bash", "-n", str(path)], check=True)
     assert path.stat().st_mode & 0o111, "init scripts must be executable"
+
+
+@pytest.mark.parametrize("profile", STACKS)
+def test_app_health_check_needs_only_the_public_status(profile):
+    app = SERVICES[STACKS[profile]["app"]]
+    check = " ".join(app["healthcheck"]["test"])
+    # /healthz tells the public only the status; the per-database report needs the token.
+    assert "/healthz" in check and ".status != 200" in check and "json" not in check
+    assert app["environment"]["HELPDESK_HEALTHZ_TOKEN"] == "${HELPDESK_HEALTHZ_TOKEN:-}"

@@ -85,13 +85,11 @@ def serve_one_ticket(urls: dict[str, str]) -> str:
     assert "[ ]" not in listed.stdout
     with AppServer(env, workers=1, threads=2) as server:
         browser = Browser(server.url)
-        status, _, page = browser.request("GET", "/")
-        token = page.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
         status, headers, _ = browser.request(
             "POST",
             "/",
             {
-                "csrfmiddlewaretoken": token,
+                **browser.hidden_fields("/"),
                 "name": "Init Script",
                 "email": "init@example.com",
                 "phone": "",

@@ -9,7 +9,6 @@ This is the short version of bench/faults.py; it runs in the PostgreSQL backend 
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import urllib.error
@@ -24,6 +23,7 @@ from devtools.stack import (
     AppServer,
     SecondCluster,
     cluster_tools_available,
+    healthz,
     manage,
     pg_ready,
     two_server_stack,
@@ -60,8 +60,7 @@ class Deployment:
             return exc.code, exc.read().decode()
 
     def health(self) -> tuple[int, dict]:
-        status, body = self.get("/healthz")
-        return status, json.loads(body)
+        return healthz(self.server.url, self.env)
 
     def admin(self) -> Browser:
         browser = Browser(self.server.url)
@@ -76,12 +75,11 @@ class Deployment:
 
 
 def submit(browser: Browser, slug: str, subject: str) -> tuple[int, dict, str]:
-    token, _ = browser.csrf("/")
     return browser.request(
         "POST",
         "/",
         {
-            "csrfmiddlewaretoken": token,
+            **browser.hidden_fields("/"),
             "name": "Casey Customer",
             "email": "casey@example.com",
             "phone": "",

@@ -241,3 +241,27 @@ def test_rebuild_counts_from_scratch(tech):
     rebuilt = ticket_counts_rebuild(department=tech)
     assert rebuilt == true_counts(tech) == nonzero(ticket_counts(tech))
     assert len(ticket_counts(tech)) == 20
+
+
+def test_create_with_the_same_submission_token_and_values_returns_the_first_ticket(tech):
+    sent = {
+        "department": tech,
+        "customer_name": "Ada",
+        "customer_email": "ada@example.com",
+        "subject": "Twice",
+        "message": "Sent twice.",
+        "submission_token": "token-1",
+    }
+    first = services.ticket_create(**sent)
+    again = services.ticket_create(**sent)
+    assert (again.pk, again.reference) == (first.pk, first.reference)
+    assert first.submission_key and len(first.submission_key) == 64
+    assert TicketEvent.objects.using(tech.alias).count() == 1
+    assert true_counts(tech) == nonzero(ticket_counts(tech)) == {("new", Priority.NORMAL): 1}
+    # Another token, or other values with the same token, is another ticket.
+    services.ticket_create(**{**sent, "submission_token": "token-2"})
+    services.ticket_create(**{**sent, "subject": "Twice, corrected"})
+    assert Ticket.objects.using(tech.alias).count() == 3
+    # Tickets made without a token (staff tools, seeding) never collide with each other.
+    TicketFactory.create_batch(2, department=tech)
+    assert Ticket.objects.using(tech.alias).filter(submission_key=None).count() == 2

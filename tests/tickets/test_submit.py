@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from unittest import mock
 
 import pytest
@@ -25,6 +26,7 @@ def submission(to, **overrides) -> dict[str, str]:
         "department": to.slug,
         "subject": "Printer on fire",
         "message": "It is on fire.\nAgain.",
+        "submission_token": forms.submission_token_new(),
         **overrides,
     }
 
@@ -211,6 +213,19 @@ def test_submissions_are_rate_limited_per_client(client, settings, tech):
     assert other.post(reverse("home"), submission(tech)).status_code == 302
 
 
+def test_a_replayed_submission_neither_counts_nor_is_refused_while_paused(client, settings, tech):
+    settings.HELPDESK_RATE_LIMITS = {**settings.HELPDESK_RATE_LIMITS, "ticket-submit": (2, 600)}
+    first = submission(tech)
+    made = client.post(reverse("home"), first)
+    assert client.post(reverse("home"), first)["Location"] == made["Location"]  # not counted
+    assert client.post(reverse("home"), submission(tech, subject="Second")).status_code == 302
+    assert client.post(reverse("home"), submission(tech, subject="Third")).status_code == 429
+    # Paused now, yet the first form sent again still leads to its own confirmation.
+    again = client.post(reverse("home"), first)
+    assert again.status_code == 302 and again["Location"] == made["Location"]
+    assert Ticket.objects.using(tech.alias).count() == 2
+
+
 def test_invalid_posts_do_not_use_up_the_allowance(client, settings, tech):
     settings.HELPDESK_RATE_LIMITS = {**settings.HELPDESK_RATE_LIMITS, "ticket-submit": (1, 600)}
     for _ in range(3):
@@ -234,3 +249,116 @@ def test_signed_in_staff_are_not_rate_limited_and_are_recorded(client, settings,
 
 def test_get_and_post_only(client):
     assert client.put(reverse("home")).status_code == 405
+
+
+# --- The same form sent twice is one ticket -------------------------------------------------------
+
+_TOKEN_INPUT = re.compile(r'<input type="hidden" name="submission_token" value="([^"]+)"')
+
+
+def token_in(response) -> str:
+    return _TOKEN_INPUT.search(response.content.decode()).group(1)
+
+
+def test_the_same_post_twice_is_one_ticket_and_the_same_confirmation(client, departments, billing):
+    data = submission(billing)
+    first = client.post(reverse("home"), data)
+    again = client.post(reverse("home"), data)
+    assert first.status_code == again.status_code == 302
+    assert again["Location"] == first["Location"]
+    ticket = Ticket.objects.using(billing.alias).get()
+    assert first["Location"] == reverse("ticket_submitted", args=[ticket.reference])
+    assert TicketEvent.objects.using(billing.alias).count() == 1
+    assert sum(TicketCount.objects.using(billing.alias).values_list("count", flat=True)) == 1
+    assert tickets_everywhere(departments) == {d.slug: int(d == billing) for d in departments}
+
+
+def test_a_replay_from_a_browser_that_lost_the_answer_still_shows_the_confirmation(billing):
+    data = submission(billing)
+    Client().post(reverse("home"), data)  # its answer never arrived
+    retry = Client()
+    response = retry.post(reverse("home"), data, follow=True)
+    ticket = Ticket.objects.using(billing.alias).get()
+    assert response.redirect_chain == [(reverse("ticket_submitted", args=[ticket.reference]), 302)]
+    assert ticket.reference in response.content.decode()
+    assert retry.get(reverse("status_detail", args=[ticket.reference])).status_code == 200
+
+
+def test_every_load_of_the_form_gets_a_new_token_and_each_makes_its_own_ticket(client, tech):
+    tokens = {token_in(client.get(reverse("home"))) for _ in range(2)}
+    assert len(tokens) == 2
+    for token in tokens:  # the same words sent from two loads of the form: two tickets
+        client.post(reverse("home"), submission(tech, submission_token=token))
+    assert Ticket.objects.using(tech.alias).count() == 2
+
+
+def test_a_form_shown_again_with_errors_keeps_its_token(client, tech):
+    token = token_in(client.get(reverse("home")))
+    shown = client.post(reverse("home"), submission(tech, email="ada@", submission_token=token))
+    assert shown.status_code == 200 and token_in(shown) == token
+    fixed = submission(tech, submission_token=token)
+    sent, again = (client.post(reverse("home"), fixed) for _ in range(2))
+    assert sent.status_code == 302 and again["Location"] == sent["Location"]
+    assert Ticket.objects.using(tech.alias).count() == 1
+
+
+def test_a_form_shown_again_after_a_503_keeps_its_token(client, database_down, billing):
+    data = submission(billing)
+    with database_down(billing):
+        down = client.post(reverse("home"), data)
+    assert down.status_code == 503 and token_in(down) == data["submission_token"]
+    sent, again = (client.post(reverse("home"), data) for _ in range(2))
+    assert sent.status_code == 302 and again["Location"] == sent["Location"]
+    assert Ticket.objects.using(billing.alias).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        ("", forms.MSG_FORM_NOT_RECOGNISED),
+        ("made-up", forms.MSG_FORM_NOT_RECOGNISED),
+        (forms.submission_token_new()[:-1] + "x", forms.MSG_FORM_NOT_RECOGNISED),
+        ("expired", forms.MSG_FORM_EXPIRED),
+    ],
+)
+def test_a_bad_or_expired_token_is_explained_and_the_form_kept(client, tech, token, message):
+    if token == "expired":
+        old = time.time() - forms.SUBMISSION_TOKEN_MAX_AGE.total_seconds() - 60
+        with mock.patch("django.core.signing.time.time", return_value=old):
+            token = forms.submission_token_new()
+    data = submission(tech, subject="Kept subject", submission_token=token)
+    response = client.post(reverse("home"), data)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert message in page and "<title>Error: " in page
+    assert 'value="Kept subject"' in page and "It is on fire.\nAgain.</textarea>" in page
+    assert Ticket.objects.using(tech.alias).count() == 0
+    # The form comes back with a good token of its own: sending it again works.
+    fresh = token_in(response)
+    assert fresh != token
+    resent = client.post(reverse("home"), {**data, "submission_token": fresh})
+    assert resent.status_code == 302
+    assert Ticket.objects.using(tech.alias).count() == 1
+
+
+def test_the_same_form_sent_again_with_changes_is_a_new_ticket(client, tech):
+    # Back, correct the email address, send: a replay must not swallow the correction, and
+    # a token alone must not open the confirmation of a ticket sent with other details.
+    data = submission(tech)
+    first = client.post(reverse("home"), data)
+    corrected = client.post(reverse("home"), {**data, "email": "ada.l@example.com"})
+    assert corrected.status_code == 302 and corrected["Location"] != first["Location"]
+    emails = set(Ticket.objects.using(tech.alias).values_list("customer_email", flat=True))
+    assert emails == {"ada@example.com", "ada.l@example.com"}
+
+
+def test_the_same_token_sent_to_another_department_is_a_ticket_there(client, tech, billing):
+    # Uniqueness is per department database, which cannot see the others. Only an edited POST
+    # does this (a double click sends the same department); a department that was down, then
+    # changed, must work. Documented in the README.
+    data = submission(tech)
+    client.post(reverse("home"), data)
+    other = client.post(reverse("home"), {**data, "department": billing.slug})
+    assert other.status_code == 302
+    assert Ticket.objects.using(tech.alias).count() == 1
+    assert Ticket.objects.using(billing.alias).count() == 1
