@@ -16,9 +16,9 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 
 from departments.registry import Department, UnknownDepartment, registry
+from runtime.jinja2 import form_renderer
 from tickets.models import AdminNote, Priority, Status, Ticket
 from tickets.references import InvalidReference, normalize_reference
-from tickets.widgets import HiddenInput, Select, Textarea
 
 NAME_MAX = Ticket._meta.get_field("customer_name").max_length
 EMAIL_MAX = Ticket._meta.get_field("customer_email").max_length
@@ -123,6 +123,8 @@ def _clean_reference(text: str) -> str:
 class TicketSubmissionForm(forms.Form):
     """What a customer (or an agent on the phone for one) fills in to open a ticket."""
 
+    default_renderer = form_renderer  # a hot form: its widgets render through Jinja2
+
     name = _text(
         label="Your name",
         max_length=NAME_MAX,
@@ -165,7 +167,7 @@ class TicketSubmissionForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 8}),
     )
     # Not required here: a missing token gets the same clear message as a tampered one.
-    submission_token = forms.CharField(required=False, widget=HiddenInput)
+    submission_token = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -231,15 +233,17 @@ class TicketUpdateForm(forms.Form):
     ticket has changed since.
     """
 
-    version = forms.IntegerField(widget=HiddenInput, min_value=1)
-    status = forms.ChoiceField(label="Status", choices=Status.choices, widget=Select)
+    default_renderer = form_renderer  # a hot form: its widgets render through Jinja2
+
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    status = forms.ChoiceField(label="Status", choices=Status.choices, widget=forms.Select)
     priority = forms.TypedChoiceField(
-        label="Priority", choices=Priority.choices, coerce=int, widget=Select
+        label="Priority", choices=Priority.choices, coerce=int, widget=forms.Select
     )
     assignee = forms.ChoiceField(
         label="Assigned to",
         required=False,
-        widget=Select,
+        widget=forms.Select,
         error_messages={"invalid_choice": MSG_UNKNOWN_ASSIGNEE},
     )
     note = forms.CharField(
@@ -248,7 +252,7 @@ class TicketUpdateForm(forms.Form):
         max_length=NOTE_MAX,
         help_text="Only staff see notes. The customer sees status changes, never notes.",
         error_messages={"max_length": MSG_NOTE_TOO_LONG},
-        widget=Textarea(attrs={"rows": 5}),
+        widget=forms.Textarea(attrs={"rows": 5}),
     )
 
     def __init__(self, *args, staff, current_assignee=None, **kwargs):

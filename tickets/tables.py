@@ -8,19 +8,13 @@ pagination work and no more than a page of rows is ever held.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cached_property
-from html import escape
 
 import django_tables2 as tables
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
-from django.utils import timezone
-from django.utils.safestring import SafeString, mark_safe
 from django_tables2.data import TableData
 from django_tables2.rows import BoundRows
 
@@ -38,7 +32,6 @@ from tickets.dashboard import (
 )
 from tickets.filters import DEFAULT_PAGE_SIZE, PAGE_SIZES
 from tickets.links import ticket_urls
-from tickets.templatetags.dashboard import query_string
 
 # Pages up to this number are read together with the count (see DashboardPaginator).
 NEAR_PAGES = 10
@@ -344,36 +337,24 @@ def _attach_assignee_names(data: DashboardData, rows: list[TicketRow]) -> None:
     data.assignee_names = names
 
 
-class Column(tables.Column):
-    """A column that tables copy cheaply.
-
-    django-tables2 deep-copies every column of the class for every table it builds: about a
-    sixth of a dashboard request's Python calls. What it changes per table are attribute assignments
-    (``visible``, ``accessor``), which land on a shallow copy just as well; nothing mutates a
-    column's nested values.
-    """
-
-    def __deepcopy__(self, memo):
-        return copy.copy(self)
-
-
 class TicketTable(tables.Table):
     """Every column is a whitelisted engine sort key; the order ends in (department, id).
 
-    The columns give headers, sorting and export values; tickets/_dashboard_table.html writes
-    the cells of a page itself (rendering cell by cell cost more than the query).
+    The columns give headers, sorting and export values; the Jinja2 template
+    tickets/jinja2/tickets/_dashboard_table.html writes the page (cell by cell rendering through
+    django-tables2's columns cost more than the query).
     """
 
-    reference = Column(verbose_name="Reference")
-    department = Column(verbose_name="Department", accessor="department__label")
-    subject = Column(verbose_name="Subject")
-    customer = Column(verbose_name="Customer", accessor="customer_name")
-    email = Column(verbose_name="Email", accessor="customer_email")
-    status = Column(verbose_name="Status", accessor="status_label")
-    priority = Column(verbose_name="Priority", accessor="priority_label")
-    assignee = Column(verbose_name="Assignee", accessor="assignee_id", default="Unassigned")
-    created = Column(verbose_name="Created", accessor="created_at")
-    updated = Column(verbose_name="Updated", accessor="updated_at")
+    reference = tables.Column(verbose_name="Reference")
+    department = tables.Column(verbose_name="Department", accessor="department__label")
+    subject = tables.Column(verbose_name="Subject")
+    customer = tables.Column(verbose_name="Customer", accessor="customer_name")
+    email = tables.Column(verbose_name="Email", accessor="customer_email")
+    status = tables.Column(verbose_name="Status", accessor="status_label")
+    priority = tables.Column(verbose_name="Priority", accessor="priority_label")
+    assignee = tables.Column(verbose_name="Assignee", accessor="assignee_id", default="Unassigned")
+    created = tables.Column(verbose_name="Created", accessor="created_at")
+    updated = tables.Column(verbose_name="Updated", accessor="updated_at")
 
     class Meta:
         order_by = ("-created",)
@@ -385,155 +366,13 @@ class TicketTable(tables.Table):
         names = getattr(self.data, "assignee_names", {})
         return names.get(value, f"Staff #{value}")
 
-    def head_html(self) -> SafeString:
-        """The ``<caption>`` and ``<thead>`` of tickets/_dashboard_table.html, written here for
-        the same reason as the rows: ten sortable headers made ~60 template lookups."""
-        params = self.request.GET
-        sorted_by = []
-        cells = []
-        for column in self.columns:
-            header = escape(str(column.header))
-            ordered = bool(self.order_by) and column.is_ordered
-            attrs = ""
-            mark = ""
-            if ordered:
-                direction = "descending" if column.order_by_alias.is_descending else "ascending"
-                sorted_by.append(f"{escape(str(column.header).lower())} ({direction})")
-                short = "desc" if direction == "descending" else "asc"
-                attrs = f' aria-sort="{direction}" class="sorted {short}"'
-                mark = " ▼" if short == "desc" else " ▲"
-            if column.orderable:
-                href = escape(query_string(params, sort=column.order_by_alias.next))
-                content = (
-                    f'<a href="{href}">{header}<span class="sort-mark" aria-hidden="true">'
-                    f"{mark}</span></a>"
-                )
-            else:
-                content = header
-            cells.append(f'\n      <th scope="col"{attrs}>\n        {content}\n      </th>')
-        caption = "Tickets"
-        if self.order_by:
-            caption += ", sorted by " + "".join(sorted_by)
-        return mark_safe(
-            f"<caption>{caption}</caption>\n  <thead>\n    <tr>{''.join(cells)}\n    </tr>\n"
-            "  </thead>"
-        )
-
-    def pagination_html(self) -> SafeString:
-        """The page links under the table (empty on a lone page), written here like the rows.
-
-        Numbers are offered only where the page's number is known; near an uncounted end the
-        previous and next links carry keyset cursors instead.
-        """
-        page, params = self.page, self.request.GET
-        if not (page.has_previous() or page.has_next()):
-            return mark_safe("")
-        number = page.known_number
-
-        def href(**changes) -> str:
-            return escape(query_string(params, **changes))
-
-        items = []
-        if page.has_previous():
-            if number == 2:
-                previous = href()
-            elif number:
-                previous = href(page=number - 1, before=page.previous_cursor)
-            else:
-                previous = href(before=page.previous_cursor)
-            items.append(f'<li><a href="{href()}">First</a></li>')
-            items.append(f'<li><a rel="prev" href="{previous}">Previous</a></li>')
-        for link in page.links:
-            if link == number:
-                items.append(f'<li><span aria-current="page">{link}</span></li>')
-            elif link == self.paginator.ELLIPSIS:
-                items.append('<li><span class="ellipsis">…</span></li>')
-            else:
-                items.append(f'<li><a href="{href(page=link)}">{link}</a></li>')
-        if page.has_next():
-            if number:
-                following = href(page=number + 1, after=page.next_cursor)
-            else:
-                following = href(after=page.next_cursor)
-            items.append(f'<li><a rel="next" href="{following}">Next</a></li>')
-            items.append(f'<li><a href="{href(page="last")}">Last</a></li>')
-        body = "\n    ".join(items)
-        return mark_safe(
-            f'<nav class="pagination" aria-label="Pages">\n  <ul>\n    {body}\n  </ul>\n</nav>'
-        )
-
-    def rows_html(self) -> SafeString:
-        """The ``<tr>`` of every row on this page (the body of tickets/_dashboard_table.html).
-
-        Written here rather than in the template: resolving ~14 variables and 4 date filters
-        per row in the template language took about a third of a dashboard request's CPU.
-        Every value is escaped exactly as ``{{ }}`` would (``html.escape``); dates are shown
-        in the current time zone as the ``date`` filter shows them.
-        """
-        convert = settings.USE_TZ
-        zone = timezone.get_current_timezone() if convert else None
-        labels: dict[str, str] = {}
-        links = {}
-        out = []
-        for bound in self.paginated_rows:
-            t: TicketRow = bound.record
-            department = t.department
-            label = labels.get(department.slug)
-            if label is None:
-                label = labels[department.slug] = escape(department.label)
-                links[department.slug] = ticket_urls(department)
-            if t.assignee_id is None:
-                assignee = "Unassigned"
-            else:
-                assignee = escape(str(self.render_assignee(t.assignee_id)))
-            created = _local(t.created_at, zone)
-            updated = _local(t.updated_at, zone)
-            out.append(
-                _ROW_HTML.format(
-                    link=escape(links[department.slug](t.id)),
-                    reference=escape(t.reference),
-                    department=label,
-                    subject=escape(t.subject),
-                    name=escape(t.customer_name),
-                    email=escape(t.customer_email),
-                    status=escape(t.status),
-                    status_label=escape(t.status_label),
-                    priority_label=escape(t.priority_label),
-                    assignee=assignee,
-                    created_iso=created.isoformat(),
-                    created=_minute(created),
-                    updated_iso=updated.isoformat(),
-                    updated=_minute(updated),
-                )
-            )
-        return mark_safe("".join(out))
-
-
-_ROW_HTML = """
-      <tr>
-        <th scope="row"><a href="{link}" hx-boost="false">{reference}</a></th>
-        <td>{department}</td>
-        <td class="subject">{subject}</td>
-        <td>{name}</td>
-        <td>{email}</td>
-        <td class="nowrap"><span class="status status-{status}">{status_label}</span></td>
-        <td>{priority_label}</td>
-        <td>{assignee}</td>
-        <td class="when"><time datetime="{created_iso}">{created}</time></td>
-        <td class="when"><time datetime="{updated_iso}">{updated}</time></td>
-      </tr>"""
-
-
-def _local(value: datetime, zone) -> datetime:
-    """As the template language shows an aware datetime: in the current time zone."""
-    if zone is not None and value.tzinfo is not None and value.utcoffset() is not None:
-        return value.astimezone(zone)
-    return value
-
-
-def _minute(value: datetime) -> str:
-    """The ``date:"Y-m-d H:i"`` of the template language, without its per-call setup."""
-    return f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}"
+    def ticket_link(self, row: TicketRow) -> str:
+        """The staff page of ``row``: one URL pattern per department, not a reverse() per row."""
+        links = self.__dict__.setdefault("_links", {})
+        link = links.get(row.department.slug)
+        if link is None:
+            link = links[row.department.slug] = ticket_urls(row.department)
+        return link(row.id)
 
 
 def page_count_label(paginator: DashboardPaginator, page: DashboardPage) -> str:
