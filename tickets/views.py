@@ -52,6 +52,7 @@ from tickets.services import (
     ticket_update,
 )
 from tickets.tables import (
+    MSG_POSITION_RESET,
     DashboardData,
     DashboardPaginator,
     Position,
@@ -505,6 +506,7 @@ def dashboard_table(request: HttpRequest) -> tuple[DashboardFilter, DashboardDat
         paginate={
             "paginator_class": DashboardPaginator,
             "per_page": filterset.page_size(),
+            "page_size": filterset.page_size(),
             "position": Position.from_params(request.GET),
         },
     ).configure(table)
@@ -518,6 +520,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "filter": filterset,
         "table": table,
         "count_label": page_count_label(table.paginator, table.page),
+        "position_reset": MSG_POSITION_RESET if table.paginator.position_reset else "",
         "unavailable": data.unavailable,
         "has_departments": bool(filterset.departments),
     }
