@@ -7,6 +7,7 @@ engine applies them, since no single queryset spans department databases.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 import django_filters
@@ -28,6 +29,15 @@ MSG_DATE_ORDER = "The 'to' date must be on or after the 'from' date."
 SEARCH_MAX_LENGTH = 200
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 _LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class FilterProblem:
+    """A filter the dashboard does not apply: its label, why, and what the user entered."""
+
+    label: str
+    message: str
+    entered: str
 
 
 class DashboardFilterForm(forms.Form):
@@ -130,6 +140,20 @@ class DashboardFilter(django_filters.FilterSet):
             return {}
         form.is_valid()
         return {k: v for k, v in form.cleaned_data.items() if k not in form.errors}
+
+    def problems(self) -> list[FilterProblem]:
+        """Every filter that did not validate, as the dashboard's error summary lists them."""
+        form = self.form
+        if not form.is_bound or form.is_valid():
+            return []
+        found = []
+        for name, errors in form.errors.items():
+            field = form[name] if name in form.fields else None
+            value = field.value() if field is not None else None
+            entered = ", ".join(value) if isinstance(value, list | tuple) else str(value or "")
+            label = str(field.label) if field is not None else ""
+            found += [FilterProblem(label, str(error), entered) for error in errors]
+        return found
 
     def selected_departments(self) -> list[Department]:
         wanted = set(self.valid_values().get("department") or ())

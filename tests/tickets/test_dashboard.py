@@ -210,7 +210,11 @@ def test_agents_see_only_their_departments(client, tech, billing):
     response = client.get(reverse("dashboard") + f"?department={billing.slug}&per_page=100")
     assert all(ref.startswith("TEC-") for ref in references(response))
     assert "Select a valid choice" in response.content.decode()
+    # The export refuses what the dashboard would not apply, rather than export all it can.
     export = client.get(reverse("dashboard_export") + f"?department={billing.slug}")
+    assert export.status_code == 400 and export["Content-Type"].startswith("text/html")
+    assert "Content-Disposition" not in export and "<li>Department: " in export.content.decode()
+    export = client.get(reverse("dashboard_export"))
     body = b"".join(export.streaming_content).decode()
     assert "BIL-" not in body and "TEC-" in body
 
