@@ -76,13 +76,18 @@ class UnreadableCharsetWSGI:
         self.application = application
 
     def __call__(self, environ, start_response):
-        content_type = environ.get("CONTENT_TYPE", "")
-        if "charset" in content_type.lower():
-            media_type, params = parse_header_parameters(content_type)
-            charset = params.get("charset")
-            if charset is not None and not decodes_text(charset):
-                environ = {**environ, "CONTENT_TYPE": media_type, UNREADABLE_CHARSET: charset}
-        return self.application(environ, start_response)
+        return self.application(without_unreadable_charset(environ), start_response)
+
+
+def without_unreadable_charset(environ: dict) -> dict:
+    """``environ`` with a charset Python cannot decode text in moved out of CONTENT_TYPE."""
+    content_type = environ.get("CONTENT_TYPE", "")
+    if "charset" in content_type.lower():
+        media_type, params = parse_header_parameters(content_type)
+        charset = params.get("charset")
+        if charset is not None and not decodes_text(charset):
+            return {**environ, "CONTENT_TYPE": media_type, UNREADABLE_CHARSET: charset}
+    return environ
 
 
 class UnreadableRequestMiddleware:
