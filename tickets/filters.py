@@ -7,7 +7,8 @@ engine applies them, since no single queryset spans department databases.
 from __future__ import annotations
 
 import copy
-from datetime import datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 import django_filters
 from django import forms
@@ -26,6 +27,17 @@ ASSIGNEE_ME = "me"
 ASSIGNEE_NONE = "none"
 MSG_DATE_ORDER = "The 'to' date must be on or after the 'from' date."
 SEARCH_MAX_LENGTH = 200
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class FilterProblem:
+    """A filter the dashboard does not apply: its label, why, and what the user entered."""
+
+    label: str
+    message: str
+    entered: str
 
 
 class DashboardFilterForm(forms.Form):
@@ -129,6 +141,20 @@ class DashboardFilter(django_filters.FilterSet):
         form.is_valid()
         return {k: v for k, v in form.cleaned_data.items() if k not in form.errors}
 
+    def problems(self) -> list[FilterProblem]:
+        """Every filter that did not validate, as the dashboard's error summary lists them."""
+        form = self.form
+        if not form.is_bound or form.is_valid():
+            return []
+        found = []
+        for name, errors in form.errors.items():
+            field = form[name] if name in form.fields else None
+            value = field.value() if field is not None else None
+            entered = ", ".join(value) if isinstance(value, list | tuple) else str(value or "")
+            label = str(field.label) if field is not None else ""
+            found += [FilterProblem(label, str(error), entered) for error in errors]
+        return found
+
     def selected_departments(self) -> list[Department]:
         wanted = set(self.valid_values().get("department") or ())
         if not wanted:
@@ -141,8 +167,8 @@ class DashboardFilter(django_filters.FilterSet):
         assignee_id = None
         if assignee == ASSIGNEE_ME:
             assignee_id = self.user.pk
-        elif assignee.isdigit():
-            assignee_id = int(assignee)
+        elif assignee and assignee != ASSIGNEE_NONE:
+            assignee_id = int(assignee)  # a validated choice: str() of a staff id
         created_from = values.get("created_from")
         created_to = values.get("created_to")
         return TicketFilters(
@@ -151,7 +177,7 @@ class DashboardFilter(django_filters.FilterSet):
             assignee_id=assignee_id,
             unassigned=assignee == ASSIGNEE_NONE,
             created_from=_start_of(created_from) if created_from else None,
-            created_before=_start_of(created_to + timedelta(days=1)) if created_to else None,
+            created_before=_start_of_next(created_to) if created_to else None,
             search=(values.get("q") or "").strip(),
         )
 
@@ -165,8 +191,23 @@ class DashboardFilter(django_filters.FilterSet):
         return any(value for name, value in self.valid_values().items() if name not in {"per_page"})
 
 
-def _start_of(day) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
+def _start_of(day: date) -> datetime:
+    """Midnight at the start of ``day`` in the current time zone, as UTC.
+
+    Clamped rather than refused: midnight of 0001-01-01 east of UTC, or of 9999-12-31 west of
+    it, has no UTC time a datetime can hold, and the first or last one it can holds selects the
+    same tickets. A date the calendar accepts is a date a user may pick.
+    """
+    start = timezone.make_aware(datetime.combine(day, time.min))
+    try:
+        return start.astimezone(UTC)
+    except OverflowError:
+        return _EARLIEST if day.year == date.min.year else _LATEST
+
+
+def _start_of_next(day: date) -> datetime | None:
+    """The end (exclusive) of ``day``; None (no bound) for the calendar's last day."""
+    return None if day == date.max else _start_of(day + timedelta(days=1))
 
 
 def assignee_choices(departments: list[Department], user) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ pagination work and no more than a page of rows is ever held.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -37,6 +38,23 @@ from tickets.links import ticket_urls
 NEAR_PAGES = 10
 # A page number past this is treated as "go to the last page" (and keeps offsets sane).
 MAX_PAGE_NUMBER = 10_000_000
+MSG_POSITION_RESET = (
+    "The page link you followed was out of date or damaged, so the list was shown from the "
+    "page number alone, or from the start."
+)
+# ASCII only: str.isdigit() also accepts "²" and "٣", which int() refuses or reads as 3.
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def parse_page_number(raw: str) -> int | None:
+    """The number in ``raw`` (ASCII digits only), or None; any number past MAX_PAGE_NUMBER is
+    MAX_PAGE_NUMBER + 1, without int() on thousands of digits (which Python refuses)."""
+    if not _DIGITS.fullmatch(raw):
+        return None
+    digits = raw.lstrip("0")
+    if len(digits) > len(str(MAX_PAGE_NUMBER)):
+        return MAX_PAGE_NUMBER + 1
+    return int(digits or "0")
 
 
 @dataclass(frozen=True)
@@ -55,10 +73,11 @@ class Position:
         before = (params.get("before") or "")[:1200]
         if raw == "last":
             return cls(page=None, last=True)
-        if raw.isdigit() and 0 < int(raw) <= MAX_PAGE_NUMBER:
-            page: int | None = int(raw)
-        elif raw.isdigit() and int(raw) > MAX_PAGE_NUMBER:
+        number = parse_page_number(raw)
+        if number is not None and number > MAX_PAGE_NUMBER:
             return cls(page=None, last=True)
+        if number:
+            page: int | None = number
         else:
             page = None if (after or before) else 1
         if after:
@@ -206,14 +225,25 @@ class DashboardPage(Page):
 class DashboardPaginator(Paginator):
     """Reads the page a :class:`Position` names, counting in the same engine call."""
 
-    def __init__(self, object_list, per_page, position: Position | None = None, **kwargs):
-        per_page = int(per_page) if str(per_page).isdigit() else DEFAULT_PAGE_SIZE
+    def __init__(
+        self,
+        object_list,
+        per_page,
+        position: Position | None = None,
+        page_size: int | None = None,
+        **kwargs,
+    ):
+        # ``page_size`` is the filter form's validated choice. django-tables2 passes int() of
+        # the raw ?per_page= as ``per_page``, which also reads Arabic-Indic or "5_0" digits as 50.
+        per_page = per_page if page_size is None else page_size
         if per_page not in PAGE_SIZES:
             per_page = DEFAULT_PAGE_SIZE
         super().__init__(object_list, per_page, allow_empty_first_page=True)
         self.rows = object_list
         self.data: DashboardData = object_list.data
         self.position = position or Position()
+        # A cursor in the request that did not decode for this view: shown as a notice.
+        self.position_reset = False
 
     @cached_property
     def count(self) -> int:
@@ -237,6 +267,7 @@ class DashboardPaginator(Paginator):
                     return page
                 return self._page_number(1)
             # A stale or mangled cursor: the page number alone still names a page.
+            self.position_reset = True
             return self._page_number(position.page or 1)
         if position.last:
             return self._last_page(query)

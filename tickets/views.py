@@ -53,12 +53,14 @@ from tickets.services import (
     ticket_update,
 )
 from tickets.tables import (
+    MSG_POSITION_RESET,
     DashboardData,
     DashboardPaginator,
     Position,
     TicketTable,
     page_count_label,
 )
+from tickets.templatetags.dashboard import query_string
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +81,10 @@ MSG_TOO_MANY_LOOKUPS = (
     "Please try again in %(wait)s."
 )
 MSG_NOT_IN_YOUR_DEPARTMENTS = "No ticket with reference %(reference)s in your departments."
+MSG_EXPORT_INVALID_FILTERS = (
+    "Nothing was exported: the dashboard would not apply these filters. Correct them on the "
+    "dashboard, then export again."
+)
 
 # References this browser may see on the status page: ones it submitted or proved with the
 # email address. Kept in the (server-side) session, so a reference alone shows nothing.
@@ -528,6 +534,7 @@ def dashboard_table(request: HttpRequest) -> tuple[DashboardFilter, DashboardDat
         paginate={
             "paginator_class": DashboardPaginator,
             "per_page": filterset.page_size(),
+            "page_size": filterset.page_size(),
             "position": Position.from_params(request.GET),
         },
     ).configure(table)
@@ -541,6 +548,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "filter": filterset,
         "table": table,
         "count_label": page_count_label(table.paginator, table.page),
+        "position_reset": MSG_POSITION_RESET if table.paginator.position_reset else "",
         "unavailable": data.unavailable,
         "has_departments": bool(filterset.departments),
     }
@@ -561,10 +569,23 @@ def _cell(value: str) -> str:
 
 
 @login_required
-def dashboard_export(request: HttpRequest) -> StreamingHttpResponse:
-    """The current filtered, sorted view as CSV, streamed one keyset batch at a time."""
-    _filterset, data, table = _dashboard_parts(request)
-    table.order_by = request.GET.getlist(table.prefixed_order_by_field) or table.order_by
+def dashboard_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    """The current filtered, sorted view as CSV, streamed one keyset batch at a time.
+
+    The rows are the dashboard's for the same query string: filters the dashboard would not
+    apply are a 400 page naming them, never an export of more than the user asked for.
+    """
+    filterset, data, table = _dashboard_parts(request)
+    problems = filterset.problems()
+    if problems:
+        context = {
+            "problems": problems,
+            "message": MSG_EXPORT_INVALID_FILTERS,
+            "dashboard_query": query_string(request.GET),
+        }
+        return render(request, "tickets/export_invalid.html", context, status=400)
+    # Sorted exactly as the dashboard sorts; no pagination, the export streams every row.
+    RequestConfig(request, paginate=False).configure(table)
     writer = csv.writer(_Echo())
     names: dict[int, str] = {}
 

@@ -9,11 +9,14 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from django.db.backends.base.operations import BaseDatabaseOperations
+
 from departments.registry import all_departments
-from tickets.dashboard.query import SORT_KEYS, STATUS_ORDER, TicketQuery, TicketRow
+from tickets.dashboard.query import SORT_KEYS, STATUS_ORDER, SortKey, TicketQuery, TicketRow
+from tickets.models import Ticket
 
 
 @dataclass(frozen=True)
@@ -53,44 +56,62 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             sort, descending, slug, row_id, value = json.loads(raw)
-        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-            return None
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
+            return None  # RecursionError: a token of nothing but nested brackets
         if sort != query.sort or descending not in (0, 1) or bool(descending) != query.descending:
             return None
         if not isinstance(slug, str) or slug not in department_ranks():
             return None
         if not isinstance(row_id, int) or isinstance(row_id, bool) or row_id < 0:
             return None
-        kind = SORT_KEYS[sort].kind
         try:
-            value = _parse_cursor_value(kind, value)
-        except (ValueError, TypeError):
+            row_id = _column_int("id", row_id)
+            value = _parse_cursor_value(SORT_KEYS[sort], value)
+        except (ValueError, TypeError, OverflowError):
             return None
         return cls(sort, bool(descending), slug, row_id, value)
 
 
-def _parse_cursor_value(kind: str, value: Any) -> Any:
+def _parse_cursor_value(key: SortKey, value: Any) -> Any:
+    """``value`` if its column can hold it; a token's value reaches the database as a parameter.
+
+    Every database refuses a value its column type cannot hold (an integer past 64 bits, text
+    that is not UTF-8), and some fail on it in the driver rather than with a DatabaseError.
+    """
+    kind = key.kind
     if kind == "datetime":
         parsed = datetime.fromisoformat(value)
         if parsed.tzinfo is None:
             raise ValueError("naive datetime")
-        return parsed
-    if kind == "int":
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ValueError("not an int")
-        return value
+        # Stored and compared in UTC: 0001-01-01 east of UTC has no UTC time (OverflowError).
+        return parsed.astimezone(UTC)
+    if kind == "int" or (kind == "nullable_int" and value is not None):
+        return _column_int(key.column, value)
     if kind == "nullable_int":
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise ValueError("not an int")
-        return value
+        return None
     if kind == "status":
         if value not in STATUS_ORDER:
             raise ValueError("unknown status")
         return value
     if kind == "department":
         return None
-    if not isinstance(value, str) or len(value) > 300:
+    if not isinstance(value, str) or len(value) > Ticket._meta.get_field(key.column).max_length:
         raise ValueError("not text")
+    # Lone surrogates have no UTF-8 form; PostgreSQL text cannot hold NUL.
+    value.encode()
+    if "\x00" in value:
+        raise ValueError("NUL in text")
+    return value
+
+
+def _column_int(column: str, value: Any) -> int:
+    """``value`` if it is an integer the model field ``column`` holds on every backend."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError("not an int")
+    internal_type = Ticket._meta.get_field(column).get_internal_type()
+    low, high = BaseDatabaseOperations.integer_field_ranges[internal_type]
+    if not low <= value <= high:
+        raise ValueError("out of the column's range")
     return value
 
 
