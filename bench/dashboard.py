@@ -291,7 +291,7 @@ def run_cases(args, factory) -> None:
 
     from departments.registry import all_departments
     from tickets.models import Ticket
-    from tickets.views import dashboard_table
+    from tickets.views.dashboard import dashboard_table
 
     User = get_user_model()
     admin, _ = User.objects.get_or_create(
@@ -444,9 +444,9 @@ def naive_reader(request, backend: str):
     from tickets.dashboard import SELECT_COLUMNS, SORT_KEYS, STATUS_ORDER, TICKET_TABLE
     from tickets.dashboard.sql import filter_sql
     from tickets.tables import Position
-    from tickets.views import _dashboard_parts
+    from tickets.views.dashboard import dashboard_parts
 
-    filterset, data, table = _dashboard_parts(request)
+    filterset, data, table = dashboard_parts(request)
     table.order_by = request.GET.getlist("sort") or table.order_by
     query = data.query
     size = filterset.page_size()

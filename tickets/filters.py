@@ -1,25 +1,18 @@
-"""The dashboard's filters.
-
-The FilterSet describes and validates the filter fields (its ``.form``); the cross-department
-engine applies them, since no single queryset spans department databases.
-"""
+"""The dashboard's filters: a form whose valid values become the engine's ``TicketFilters``."""
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-import django_filters
 from django import forms
-from django.http import QueryDict
 from django.utils import timezone
 
 from accounts.selectors import assignable_staff
 from departments.registry import Department
+from runtime.jinja2 import form_renderer
 from tickets.dashboard import TicketFilters
-from tickets.models import Priority, Status, Ticket
-from tickets.widgets import DateInput, Select, SelectMultiple, TextInput
+from tickets.models import Priority, Status
 
 PAGE_SIZES = (25, 50, 100)
 DEFAULT_PAGE_SIZE = PAGE_SIZES[0]
@@ -41,6 +34,54 @@ class FilterProblem:
 
 
 class DashboardFilterForm(forms.Form):
+    """The dashboard's filters: a plain form, validated here and applied by the engine
+    (``ticket_filters()``), since no single queryset spans the department databases."""
+
+    default_renderer = form_renderer  # on every dashboard page: widgets render through Jinja2
+
+    department = forms.MultipleChoiceField(
+        label="Department",
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 5}),
+    )
+    status = forms.MultipleChoiceField(
+        label="Status",
+        required=False,
+        choices=Status.choices,
+        widget=forms.SelectMultiple(attrs={"size": 5}),
+    )
+    priority = forms.ChoiceField(
+        label="Priority", required=False, choices=[("", "Any priority"), *Priority.choices]
+    )
+    assignee = forms.ChoiceField(label="Assignee", required=False)
+    created_from = forms.DateField(
+        label="Created from", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    created_to = forms.DateField(
+        label="Created to", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=SEARCH_MAX_LENGTH,
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": "Reference, email, name or subject"}
+        ),
+    )
+    per_page = forms.ChoiceField(
+        label="Rows per page",
+        required=False,
+        initial=str(DEFAULT_PAGE_SIZE),  # unbound, it shows the size the table uses
+        choices=[(str(size), str(size)) for size in PAGE_SIZES],
+    )
+
+    def __init__(self, data=None, *, departments: list[Department], user):
+        super().__init__(data)
+        self.departments = departments
+        self.user = user
+        self.fields["department"].choices = [(d.slug, d.label) for d in departments]
+        self.fields["assignee"].choices = [("", "Anyone"), *assignee_choices(departments, user)]
+
     def clean(self):
         cleaned = super().clean()
         start, end = cleaned.get("created_from"), cleaned.get("created_to")
@@ -48,107 +89,20 @@ class DashboardFilterForm(forms.Form):
             self.add_error("created_to", MSG_DATE_ORDER)
         return cleaned
 
-
-class DashboardFilter(django_filters.FilterSet):
-    department = django_filters.MultipleChoiceFilter(
-        label="Department",
-        choices=(),
-        widget=SelectMultiple(attrs={"size": 5}),
-    )
-    status = django_filters.MultipleChoiceFilter(
-        label="Status",
-        choices=Status.choices,
-        widget=SelectMultiple(attrs={"size": 5}),
-    )
-    priority = django_filters.ChoiceFilter(
-        label="Priority", choices=Priority.choices, empty_label="Any priority", widget=Select
-    )
-    assignee = django_filters.ChoiceFilter(
-        label="Assignee", choices=(), empty_label="Anyone", widget=Select
-    )
-    created_from = django_filters.DateFilter(
-        label="Created from", widget=DateInput(attrs={"type": "date"})
-    )
-    created_to = django_filters.DateFilter(
-        label="Created to", widget=DateInput(attrs={"type": "date"})
-    )
-    q = django_filters.CharFilter(
-        label="Search",
-        max_length=SEARCH_MAX_LENGTH,
-        widget=TextInput(
-            attrs={"type": "search", "placeholder": "Reference, email, name or subject"}
-        ),
-    )
-    per_page = django_filters.ChoiceFilter(
-        label="Rows per page",
-        choices=[(str(size), str(size)) for size in PAGE_SIZES],
-        empty_label=None,
-        widget=Select,
-    )
-
-    class Meta:
-        form = DashboardFilterForm
-        fields: tuple[str, ...] = ()
-
-    def __init__(self, data=None, *, departments: list[Department], user, request=None):
-        # FilterSet.__init__ would deep-copy every filter, with the form field cached on it, for
-        # every request (a twentieth of a dashboard page's Python calls) so that filtering can
-        # set per-request state on them. Nothing here filters a queryset (the engine applies
-        # ticket_filters()); only .form is used, so the class's filters are shared, unchanged.
-        self.is_bound = data is not None
-        self.data = data or QueryDict()
-        self.queryset = Ticket.objects.none()
-        self.request = request
-        self.form_prefix = None
-        self.filters = self.base_filters
-        self.departments = departments
-        self.user = user
-        # The user's choices go on this form's own fields (deep copies of the class's).
-        fields = self.form.fields
-        fields["department"].choices = [(d.slug, d.label) for d in departments]
-        fields["assignee"].choices = assignee_choices(departments, user)
-        # Unbound fields would render blank: show the defaults the table actually uses.
-        self.form.fields["per_page"].initial = str(DEFAULT_PAGE_SIZE)
-        self.form.fields["per_page"].required = False
-        self.form.fields["q"].strip = True
-
-    @property
-    def qs(self):
-        # The shared filters above must not filter: that would set per-request state on them.
-        raise NotImplementedError("the dashboard engine applies the filters: use ticket_filters()")
-
-    def get_form_class(self):
-        """One form class for every request.
-
-        django-filter builds a new form class, and a new field per filter, for every FilterSet;
-        only the department and assignee choices differ between requests, and __init__ sets
-        them on the form instance.
-        """
-        cls = type(self)
-        form_class = cls.__dict__.get("_form_class")
-        if form_class is None:
-            filters = copy.deepcopy(cls.base_filters)  # .field is cached on the filter
-            fields = {name: f.field for name, f in filters.items()}
-            form_class = type(f"{cls.__name__}Form", (cls._meta.form,), fields)
-            cls._form_class = form_class
-        return form_class
-
     def valid_values(self) -> dict:
         """The cleaned values of the fields that validated; invalid ones are left out."""
-        form = self.form
-        if not form.is_bound:
+        if not self.is_bound:
             return {}
-        form.is_valid()
-        return {k: v for k, v in form.cleaned_data.items() if k not in form.errors}
+        self.is_valid()
+        return {k: v for k, v in self.cleaned_data.items() if k not in self.errors}
 
     def problems(self) -> list[FilterProblem]:
         """Every filter that did not validate, as the dashboard's error summary lists them."""
-        form = self.form
-        if not form.is_bound or form.is_valid():
+        if not self.is_bound or self.is_valid():
             return []
         found = []
-        for name, errors in form.errors.items():
-            field = form[name] if name in form.fields else None
+        for name, errors in self.errors.items():
+            field = self[name] if name in self.fields else None
             value = field.value() if field is not None else None
             entered = ", ".join(value) if isinstance(value, list | tuple) else str(value or "")
             label = str(field.label) if field is not None else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from departments.errors import department_errors, uses_department
 from departments.registry import Department
 from tickets.models import AdminNote, Ticket, TicketCount, TicketEvent
 from tickets.references import InvalidReference, department_for_reference
@@ -13,16 +14,20 @@ from tickets.services import submission_key
 logger = logging.getLogger(__name__)
 
 
-def ticket_find_by_reference(reference: str) -> tuple[Department, Ticket] | None:
+def ticket_find_by_reference(
+    reference: str, *, what: str = "open this ticket"
+) -> tuple[Department, Ticket] | None:
     """The ticket a reference names, read from the one database its code points at."""
     try:
         department, normalized = department_for_reference(reference)
     except InvalidReference:
         return None
-    ticket = Ticket.objects.using(department.alias).filter(reference=normalized).first()
+    with department_errors(department, what):
+        ticket = Ticket.objects.using(department.alias).filter(reference=normalized).first()
     return (department, ticket) if ticket else None
 
 
+@uses_department("save your ticket")
 def ticket_for_submission(
     department: Department,
     *,
@@ -60,7 +65,7 @@ def ticket_find_for_customer(*, reference: str, email: str) -> tuple[Department,
     A wrong email and an unknown reference both give ``None``: callers cannot tell them apart,
     so the status page reveals nothing about other people's tickets.
     """
-    found = ticket_find_by_reference(reference)
+    found = ticket_find_by_reference(reference, what="check this ticket")
     if found is None:
         return None
     if found[1].customer_email.strip().casefold() != email.strip().casefold():
@@ -73,6 +78,7 @@ def ticket_find_for_customer(*, reference: str, email: str) -> tuple[Department,
 CUSTOMER_EVENT_KINDS = (TicketEvent.Kind.CREATED, TicketEvent.Kind.STATUS_CHANGED)
 
 
+@uses_department("show this ticket")
 def ticket_customer_history(department: Department, ticket: Ticket) -> list[TicketEvent]:
     return list(
         TicketEvent.objects.using(department.alias).filter(
@@ -90,6 +96,7 @@ class TicketDetail:
     events: list[TicketEvent]  # oldest first
 
 
+@uses_department("open this ticket")
 def ticket_detail(department: Department, ticket_id: int) -> TicketDetail:
     """Raises ``Ticket.DoesNotExist`` when the department has no such ticket."""
     alias = department.alias

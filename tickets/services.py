@@ -16,6 +16,7 @@ from django.db import IntegrityError, connections, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
+from departments.errors import uses_department
 from departments.registry import Department
 from tickets.models import (
     DONE_STATUSES,
@@ -123,6 +124,7 @@ def submission_key(*, token: str, ticket: Ticket) -> str:
     return hashlib.sha256(json.dumps(sent).encode()).hexdigest()
 
 
+@uses_department("save your ticket")
 def ticket_create(
     *,
     department: Department,
@@ -195,6 +197,7 @@ def ticket_create(
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
+@uses_department("save your changes")
 def ticket_update(
     *,
     department: Department,

@@ -9,7 +9,7 @@ urlpatterns = [
     path("status/", views.status_lookup, name="status_lookup"),
     path("status/<str:reference>/", views.status_detail, name="status_detail"),
     # Staff
-    path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/", views.DashboardView.as_view(), name="dashboard"),
     path("t/", views.ticket_find, name="ticket_find"),
     path("t/<str:reference>/", views.ticket_by_reference, name="ticket_by_reference"),
     path(

@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "runtime.middleware.UnreadableRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A department database that is down: the 503 page naming it, from any view.
+    "departments.middleware.DepartmentUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -259,7 +259,7 @@ def test_csv_export_matches_the_table(admin_client, departments):
 
 
 def test_csv_export_streams_in_keyset_batches(admin_client, monkeypatch, departments):
-    monkeypatch.setattr("tickets.views.EXPORT_BATCH", 7)
+    monkeypatch.setattr("tickets.views.dashboard.EXPORT_BATCH", 7)
     export = admin_client.get(reverse("dashboard_export") + "?sort=assignee")
     rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
     assert [r[0] for r in rows[1:]] == expected_references(departments, "assignee", False)

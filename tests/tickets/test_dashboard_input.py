@@ -17,7 +17,7 @@ from tests.factories import SuperadminFactory
 from tests.tickets.test_dashboard import count_label, expected_references, link, references
 from tickets.dashboard import Cursor, TicketQuery
 from tickets.tables import MSG_POSITION_RESET
-from tickets.views import MSG_EXPORT_INVALID_FILTERS
+from tickets.views.dashboard import MSG_EXPORT_INVALID_FILTERS
 
 pytestmark = [
     pytest.mark.django_db(databases="__all__"),

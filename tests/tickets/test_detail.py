@@ -10,9 +10,10 @@ from django.db import OperationalError
 from django.urls import reverse
 
 from tests.factories import SuperadminFactory, TicketFactory, UserFactory
-from tickets import forms, views
+from tickets import forms, services
 from tickets.models import AdminNote, Priority, Status, Ticket, TicketEvent
 from tickets.services import MSG_NOTHING_TO_SAVE, MSG_STALE, Actor, ticket_update
+from tickets.views import staff as views
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -286,7 +287,8 @@ def test_department_down_is_a_503_naming_it(client, agent, tech, ticket, databas
 
 def test_failed_save_keeps_the_typed_note(client, agent, tech, ticket):
     client.force_login(agent)
-    with mock.patch.object(views, "ticket_update", side_effect=OperationalError("gone")):
+    # The database fails while saving: the service's transaction writes nothing.
+    with mock.patch.object(services, "_bump_counts", side_effect=OperationalError("gone")):
         response = client.post(
             detail_url(tech, ticket), change(ticket, status=Status.OPEN, note="typed with care")
         )

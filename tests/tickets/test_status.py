@@ -9,9 +9,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from tests.factories import TicketFactory
-from tickets import forms, views
+from tickets import forms
 from tickets.models import Status
 from tickets.services import Actor, ticket_change_status
+from tickets.views import public as views
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 STAFF = Actor(id=7, name="Internal Ivy")

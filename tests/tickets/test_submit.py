@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.factories import UserFactory
-from tickets import forms, services, views
+from tickets import forms, services
 from tickets.models import Ticket, TicketCount, TicketEvent
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -156,7 +156,7 @@ def test_csrf_is_required(tech):
 
 def test_database_down_keeps_the_form_and_says_so(client, departments, billing):
     with mock.patch.object(
-        views, "ticket_create", side_effect=OperationalError("connection refused")
+        services.Ticket, "save", side_effect=OperationalError("connection refused")
     ):
         response = client.post(reverse("home"), submission(billing))
     assert response.status_code == 503
@@ -191,7 +191,7 @@ def test_really_unreachable_department_database(
     assert "We could not save your ticket to Account &amp; Billing right now" in page
     assert 'value="Ada Lovelace"' in page
     assert tickets_everywhere(departments) == dict.fromkeys((d.slug for d in departments), 0)
-    [record] = [r for r in caplog.records if r.name == "tickets.views"]
+    [record] = [r for r in caplog.records if r.name == "tickets.views.public"]
     assert record.department == billing.slug and "OperationalError" in record.error
     # Back up: the same submission goes through.
     assert client.post(reverse("home"), submission(billing)).status_code == 302

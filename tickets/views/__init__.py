@@ -1,0 +1,20 @@
+"""Ticket pages by audience: ``public`` (submit, status), ``staff`` (one ticket), ``dashboard``
+(the overview and its export). Views stay thin: forms validate, ``tickets.services`` writes,
+``tickets.selectors`` reads; a department outage is ``DepartmentUnavailable``, answered in one
+place (``departments.middleware``)."""
+
+from tickets.views.dashboard import DashboardView, dashboard_export
+from tickets.views.public import status_detail, status_lookup, ticket_submit, ticket_submitted
+from tickets.views.staff import ticket_by_reference, ticket_detail, ticket_find
+
+__all__ = [
+    "DashboardView",
+    "dashboard_export",
+    "status_detail",
+    "status_lookup",
+    "ticket_by_reference",
+    "ticket_detail",
+    "ticket_find",
+    "ticket_submit",
+    "ticket_submitted",
+]
