@@ -28,13 +28,22 @@ class User(AbstractUser):
     def is_superadmin(self) -> bool:
         return self.role == Role.SUPERADMIN and self.is_active
 
+    # Set by accounts.backends on the signed-in user: the slugs read with it under the current
+    # staff version, so a request's access checks ask the database no more. Unset: read each time.
+    membership_slugs: frozenset[str] | None = None
+
+    def membership_slug_set(self) -> set[str]:
+        return set(self.memberships.values_list("department", flat=True))
+
     def departments(self) -> list[Department]:
         """The departments whose tickets this user may see and change, in registry order."""
         if not self.is_active:
             return []
         if self.is_superadmin:
             return all_departments()
-        slugs = set(self.memberships.values_list("department", flat=True))
+        slugs = self.membership_slugs
+        if slugs is None:
+            slugs = self.membership_slug_set()
         return [d for d in all_departments() if d.slug in slugs]
 
     def can_access(self, department: Department) -> bool:

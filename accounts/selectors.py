@@ -50,11 +50,7 @@ def assignable_staff(slugs: Iterable[str]) -> list[tuple[int, str]]:
     joining the staff tables per page.
     """
     key = tuple(sorted(set(slugs)))
-    version = cache.get(STAFF_VERSION_KEY)
-    if version is None:
-        # Never set, or the cache lost it: whatever a process kept may predate a change.
-        cache.add(STAFF_VERSION_KEY, uuid.uuid4().hex, None)
-        version = cache.get(STAFF_VERSION_KEY)
+    version = staff_version()
     kept = _assignable.get(key)
     if kept is not None and version is not None and kept[0] == version:
         return kept[1]
@@ -64,6 +60,16 @@ def assignable_staff(slugs: Iterable[str]) -> list[tuple[int, str]]:
             _assignable.clear()
         _assignable[key] = (version, staff)
     return staff
+
+
+def staff_version() -> str | None:
+    """The current staff version: what a process kept under another one may be stale."""
+    version = cache.get(STAFF_VERSION_KEY)
+    if version is None:
+        # Never set, or the cache lost it: whatever a process kept may predate a change.
+        cache.add(STAFF_VERSION_KEY, uuid.uuid4().hex, None)
+        version = cache.get(STAFF_VERSION_KEY)
+    return version
 
 
 def staff_changed(**kwargs) -> None:

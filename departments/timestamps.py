@@ -2,8 +2,8 @@
 
 Django's psycopg loader parses every timestamp in Python (a regular expression and a dozen
 steps per value) and then replaces its time zone with the connection's. A dashboard page reads
-about 260 timestamps (26 rows from each of five departments, created and updated), which cost
-about a third of the cross-department engine's CPU. With the session time zone at UTC, which is
+about 260 timestamps (26 rows from each of five departments, created and updated). With the
+session time zone at UTC, which is
 what Django sets, PostgreSQL writes ``2026-11-22 06:31:00.123456+00``: that shape is parsed with
 ``datetime.fromisoformat`` (C) and given the same time zone Django's loader gives. Anything else
 (another offset, BC dates, infinity, years past 9999) goes to Django's loader unchanged.

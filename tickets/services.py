@@ -88,7 +88,7 @@ def _bump_counts(alias: str, changes: Iterable[tuple[str, int, int]]) -> None:
         if delta == 0:
             continue
         # Every ticket write runs this: plain SQL spares the ORM compiling the same UPDATE each
-        # time (a tenth of a submission's Python calls). Names come from the model.
+        # time. Names come from the model.
         with connection.cursor() as cursor:
             cursor.execute(_count_update_sql(connection), [delta, status, priority])
             updated = cursor.rowcount

@@ -39,7 +39,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_tables2",
-    "django_filters",
     "runtime",
     "accounts",
     "departments",
@@ -106,6 +105,8 @@ MIGRATION_MODULES = {"tickets": "migrations_departments"}
 
 # --- Auth ---------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# Django's model backend; the signed-in user is kept per process while staff are unchanged.
+AUTHENTICATION_BACKENDS = ["accounts.backends.StaffModelBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "accounts:login"

@@ -10,6 +10,9 @@ from tickets.models import Priority, Status, Ticket, TicketCount
 
 TICKET_TABLE = Ticket._meta.db_table
 COUNT_TABLE = TicketCount._meta.db_table
+# Labels by value, without building an enum member per row (translated when shown).
+_STATUS_LABELS = dict(Status.choices)
+_PRIORITY_LABELS = dict(Priority.choices)
 STATUS_ORDER = tuple(Status.values)  # the workflow order: new, open, pending, resolved, closed
 
 
@@ -116,11 +119,11 @@ class TicketRow:
 
     @property
     def status_label(self) -> str:
-        return Status(self.status).label
+        return _STATUS_LABELS[self.status]
 
     @property
     def priority_label(self) -> str:
-        return Priority(self.priority).label
+        return _PRIORITY_LABELS[self.priority]
 
 
 @dataclass(frozen=True)
