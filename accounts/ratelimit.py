@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ipaddress
+import secrets
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core import signing
 from django.core.cache import cache, caches
 from django.core.cache.backends.base import BaseCache
 from django.http import HttpRequest
@@ -122,13 +124,15 @@ class RateLimit:
     def _acquire_slot(self, counter: str, remaining: int) -> Reservation | None:
         # Backends whose incr is a get and a set (database, file) would lose increments under
         # concurrency, but their add() is atomic (the database's primary key refuses a second
-        # insert): each event claims one of ``limit`` slot keys. The counter key is only a
-        # hint where to start looking.
+        # insert): each event claims one of ``limit`` slot keys. Where to start looking is a
+        # hint kept in this process: written to the cache, every attempt refused at a later
+        # limit would still leave a row behind, and rows past the database cache's
+        # MAX_ENTRIES make it cull live keys (the limits themselves) in key order.
         slots = self._slot_keys(counter)
-        start = min(cache.get(counter, 0), self.limit)
+        start = min(_slot_hints.get(counter, 0), self.limit)
         for index in [*range(start, self.limit), *range(start)]:
             if cache.add(slots[index], 1, timeout=remaining):
-                cache.set(counter, index + 1, timeout=remaining)
+                _remember_hint(counter, index + 1)
                 return Reservation(cache_key=slots[index], slot=True)
         return None
 
@@ -151,6 +155,16 @@ class RateLimit:
         """Seconds until the current window ends and the allowance is back."""
         now = time.time() if now is None else now
         return max(1, int(self.window - (now % self.window)))
+
+
+_slot_hints: dict[str, int] = {}
+_HINT_LIMIT = 10_000
+
+
+def _remember_hint(counter: str, taken: int) -> None:
+    if len(_slot_hints) >= _HINT_LIMIT:
+        _slot_hints.clear()  # hints only: losing them costs a few more add() calls
+    _slot_hints[counter] = taken
 
 
 def _incr_is_atomic() -> bool:
@@ -179,14 +193,52 @@ class PasswordThrottled(Exception):
         self.wait = wait
 
 
+# A browser that signed in as someone gets a signed "device" cookie for that username (OWASP's
+# device cookies): its attempts for that username count against its own allowance, not against
+# the username's or the address's, which strangers can use up from anywhere.
+DEVICE_COOKIE = "helpdesk_device"
+DEVICE_MAX_AGE = 365 * 24 * 60 * 60
+_DEVICE_SALT = "accounts.ratelimit.device"
+
+
+def _username_key(username: str) -> str:
+    return username.strip().casefold()
+
+
+def device_cookie_value(username: str) -> str:
+    """A new signed device token for ``username``, for the browser that just signed in."""
+    token = {"user": _username_key(username), "device": secrets.token_urlsafe(16)}
+    return signing.dumps(token, salt=_DEVICE_SALT, compress=True)
+
+
+def trusted_device(request: HttpRequest, username: str) -> str | None:
+    """The device id if this browser signed in as ``username`` before (a valid cookie)."""
+    raw = request.COOKIES.get(DEVICE_COOKIE)
+    if not raw:
+        return None
+    try:
+        token = signing.loads(raw, salt=_DEVICE_SALT, max_age=DEVICE_MAX_AGE)
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    if not isinstance(token, dict) or token.get("user") != _username_key(username):
+        return None
+    device = token.get("device")
+    return device if isinstance(device, str) and device else None
+
+
 def _login_limits(request: HttpRequest, username: str) -> list[tuple[RateLimit, str]]:
+    name = _username_key(username)
+    device = trusted_device(request, username)
+    if device is not None:
+        return [(RateLimit.named("login-device"), f"{name}\n{device}")]
     # Usernames are matched case-insensitively so that "Pat" and "pat" share one allowance.
     # A few failures lock a username only for the client that made them: anyone who knows a
     # staff username could otherwise lock that person out from anywhere. Guessing one username
-    # from many addresses meets the much larger allowance across all of them. The order
-    # matters: a client already locked out of one username is refused at the first limit and
-    # takes nothing from the username's total.
-    name, client = username.strip().casefold(), client_address(request)
+    # from many addresses meets the much larger allowance across all of them (which does not
+    # bind browsers the person signed in with before). The order matters: a client already
+    # locked out of one username is refused at the first limit and takes nothing from the
+    # username's total.
+    client = client_address(request)
     return [
         (RateLimit.named("login-username"), f"{name}\n{client}"),
         (RateLimit.named("login-client"), client),

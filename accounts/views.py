@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import LoginView, PasswordChangeView
 from django.urls import reverse_lazy
 
 from accounts.forms import ThrottledAuthenticationForm, ThrottledPasswordChangeForm
+from accounts.ratelimit import DEVICE_COOKIE, DEVICE_MAX_AGE, device_cookie_value
 
 MSG_PASSWORD_CHANGED = "Your password has been changed. Your other sessions have been signed out."
 
@@ -24,6 +26,19 @@ class StaffLoginView(_Answers429WhenThrottled, LoginView):
     form_class = ThrottledAuthenticationForm
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        # This browser is now known for this username (see accounts.ratelimit).
+        response.set_cookie(
+            DEVICE_COOKIE,
+            device_cookie_value(form.get_user().get_username()),
+            max_age=DEVICE_MAX_AGE,
+            secure=settings.SESSION_COOKIE_SECURE,
+            httponly=True,
+            samesite="Lax",
+        )
+        return response
 
 
 class StaffPasswordChangeView(_Answers429WhenThrottled, PasswordChangeView):

@@ -10,7 +10,7 @@ from django.db import DatabaseError, InterfaceError
 from django.http import HttpRequest, JsonResponse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from departments.health import as_json, as_public_json, health_report
 
@@ -47,7 +47,7 @@ def _is_superadmin(request: HttpRequest) -> bool:
 
 
 @never_cache
-@require_GET
+@require_safe  # GET, and HEAD for load balancers that probe with it
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 when the system database and every department are reachable and migrated, else 503.
 

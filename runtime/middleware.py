@@ -50,17 +50,21 @@ class ContentSecurityPolicyMiddleware:
         return response
 
 
+# Every byte value, twice, then one more: odd-length, as a request body or query string may be.
+_ANY_BYTES = bytes(range(256)) * 2 + b"a"
+
+
 def decodes_text(charset: str) -> bool:
-    """Whether Python decodes text in ``charset``, as Django will decode the request with it.
+    """Whether Python decodes any bytes as text in ``charset``, as Django will decode the
+    request with it (``errors="replace"``, so undecodable bytes alone are no problem).
 
     ``codecs.lookup()``, which Django checks with, also accepts bytes-to-bytes codecs such as
-    base64 or rot13, and the ``undefined`` codec, that fail when text is decoded.
+    base64 or rot13, the ``undefined`` codec, and codecs such as punycode or idna that refuse
+    the "replace" error handler or most byte sequences: each fails on a real query string.
     """
     try:
-        b"a".decode(charset)  # not b"": decoding no bytes never looks the codec up
-    except UnicodeDecodeError:
-        return True  # a text codec in which this byte alone is not text (UTF-16)
-    except (LookupError, UnicodeError, ValueError):
+        _ANY_BYTES.decode(charset, errors="replace")
+    except (LookupError, UnicodeError, ValueError, TypeError):
         return False
     return True
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(databases="__all__")
 TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 # Unknown to Python; known only as bytes-to-bytes codecs (Django's codecs.lookup() accepts
 # them); a text codec that is not UTF-8, which forms must be.
-CHARSETS = ["nonexistent-xyz", "base64", "rot13", "utf-16"]
+CHARSETS = ["nonexistent-xyz", "base64", "rot13", "utf-16", "punycode", "idna", "undefined"]
 
 
 def post_urls(tech) -> list[str]:
@@ -80,11 +80,12 @@ def test_a_multipart_form_in_a_bytes_codec_or_malformed_is_a_400_page(tech):
 
 @pytest.mark.parametrize(
     ("path", "query"),
-    [("status_lookup", "reference=TEC-ABCDEF"), ("accounts:login", "next=/dashboard/")],
+    [("status_lookup", "reference=TEC-ABCDEF%41"), ("accounts:login", "next=/dashboard/")],
 )
 @pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("charset", ["base64", "punycode", "idna"])
 def test_a_charset_python_cannot_read_is_a_400_before_django_builds_the_request(
-    path, query, method
+    path, query, method, charset
 ):
     """Django decodes the query string in the declared charset while building the request: the
     WSGI entry point must catch base64 there, where no middleware runs yet."""
@@ -95,7 +96,7 @@ def test_a_charset_python_cannot_read_is_a_400_before_django_builds_the_request(
         "REQUEST_METHOD": method,
         "PATH_INFO": reverse(path),
         "QUERY_STRING": query,
-        "CONTENT_TYPE": "application/x-www-form-urlencoded; charset=base64",
+        "CONTENT_TYPE": f"application/x-www-form-urlencoded; charset={charset}",
         "CONTENT_LENGTH": "3",
         "SERVER_NAME": "localhost",
         "SERVER_PORT": "80",
@@ -110,7 +111,7 @@ def test_a_charset_python_cannot_read_is_a_400_before_django_builds_the_request(
     }
     body = b"".join(application(environ, lambda status, headers: started.append(status)))
     assert started == ["400 Bad Request"]
-    assert (MSG_UNKNOWN_CHARSET % {"charset": "base64"}).encode() in body.replace(b"&#x27;", b"'")
+    assert (MSG_UNKNOWN_CHARSET % {"charset": charset}).encode() in body.replace(b"&#x27;", b"'")
 
 
 def test_a_readable_form_still_works(client, tech):

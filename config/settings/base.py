@@ -130,6 +130,11 @@ SESSION_ENGINE = "runtime.sessions.db"
 # (then `python manage.py createcachetable`, which the router puts in the system database) or
 # CACHE_URL=redis://host:6379/1.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://helpdesk")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.db.DatabaseCache":
+    # Past MAX_ENTRIES (300 by default) the database cache deletes a third of its live rows in
+    # key order: the abuse limits' counters first. Expired rows go first when it culls, so with
+    # room for every live counter it only ever drops what has expired anyway.
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 1_000_000)
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     # The same backend, reusing its Redis client instead of building one per call (see module).
     CACHES["default"]["BACKEND"] = "runtime.cache.RedisCache"
@@ -154,6 +159,9 @@ HELPDESK_RATE_LIMITS = {
         15 * 60,
     ),
     "login-client": (env.int("HELPDESK_LOGIN_FAILURES_PER_CLIENT", default=20), 15 * 60),
+    # Failed sign-ins from a browser that signed in as that username before (a device
+    # cookie): the only limit on it, so strangers cannot lock a person out of their own browser.
+    "login-device": (env.int("HELPDESK_LOGIN_FAILURES_PER_DEVICE", default=5), 15 * 60),
 }
 # Behind N reverse proxies that append to X-Forwarded-For, the client is the N-th address from
 # the right. 0 (default): use the connection's address and ignore the header, which anyone can

@@ -132,3 +132,38 @@ def test_csrf_is_required_for_sign_in():
     UserFactory(username="pat")
     response = sign_in(Client(enforce_csrf_checks=True), "pat")
     assert response.status_code == 403
+
+
+def test_strangers_cannot_lock_a_person_out_of_a_browser_they_signed_in_with(limits, settings):
+    """Failures from many addresses lock the username for unknown browsers only: the person's
+    own browser (its device cookie) keeps an allowance of its own (found by attacking)."""
+    settings.HELPDESK_RATE_LIMITS = {**settings.HELPDESK_RATE_LIMITS, "login-device": (2, 900)}
+    UserFactory(username="pat")
+    own = Client(REMOTE_ADDR="198.51.100.20")
+    assert sign_in(own, "pat").status_code == 302
+    own.post(reverse("accounts:logout"))
+    for n in range(5):  # the username's total, from five addresses
+        sign_in(Client(REMOTE_ADDR=f"203.0.113.{n + 1}"), "pat", "guess")
+    assert sign_in(Client(REMOTE_ADDR="198.51.100.21"), "pat").status_code == 429
+    assert sign_in(own, "pat").status_code == 302
+    # The known browser is limited too, on its own: two wrong passwords, then paused.
+    own.post(reverse("accounts:logout"))
+    for _ in range(2):
+        assert sign_in(own, "pat", "typo").status_code == 200
+    assert sign_in(own, "pat").status_code == 429
+
+
+def test_a_device_cookie_counts_only_for_its_own_username_and_only_when_signed(limits):
+    from accounts.ratelimit import DEVICE_COOKIE
+
+    UserFactory(username="pat")
+    UserFactory(username="sam")
+    own = Client(REMOTE_ADDR="198.51.100.20")
+    assert sign_in(own, "sam").status_code == 302  # known for sam, not for pat
+    own.post(reverse("accounts:logout"))
+    forged = Client(REMOTE_ADDR="198.51.100.22")
+    forged.cookies[DEVICE_COOKIE] = own.cookies[DEVICE_COOKIE].value[:-2] + "xx"
+    for n in range(5):
+        sign_in(Client(REMOTE_ADDR=f"203.0.113.{n + 1}"), "pat", "guess")
+    assert sign_in(own, "pat").status_code == 429
+    assert sign_in(forged, "pat").status_code == 429

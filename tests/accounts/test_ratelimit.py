@@ -183,3 +183,40 @@ def test_the_redis_cache_reuses_its_client():
     first = cache._cache.get_client("k", write=True)
     assert cache._cache.get_client("other", write=True) is first
     assert cache._cache.get_client("k") is first  # one server: reads use the same pool
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refused_attempts_leave_nothing_in_the_database_cache(settings, rf):
+    """Rows past the database cache's MAX_ENTRIES make it cull live counters in key order, so
+    a flood of refused sign-ins must not add rows (found by attacking the stack)."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "ratelimit_flood_cache",
+        }
+    }
+    settings.HELPDESK_RATE_LIMITS = {**settings.HELPDESK_RATE_LIMITS, "login-client": (3, 900)}
+    call_command("createcachetable", verbosity=0)
+    request = rf.post("/accounts/login/", REMOTE_ADDR="198.51.100.7")
+
+    def rows() -> int:
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM ratelimit_flood_cache")
+            return cursor.fetchone()[0]
+
+    for n in range(3):
+        ratelimit.password_attempt(request, f"user{n}")  # the client's allowance, used up
+    before = rows()
+    for n in range(3, 40):
+        with pytest.raises(ratelimit.PasswordThrottled):
+            ratelimit.password_attempt(request, f"user{n}")
+    assert rows() == before
+
+
+def test_the_production_database_cache_has_room_for_every_live_counter(tmp_path):
+    from tests.deploy.test_production import run_production
+
+    code = "from django.conf import settings as s; print(s.CACHES['default']['OPTIONS'])"
+    result = run_production("shell", "--verbosity=0", "-c", code, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "'MAX_ENTRIES': 1000000" in result.stdout

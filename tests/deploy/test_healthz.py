@@ -215,3 +215,8 @@ def test_a_session_that_cannot_be_read_still_gets_an_answer(client, departments,
     with mock.patch("django.contrib.auth.get_user", side_effect=failing):
         assert_status_only(client.get(reverse("healthz")))
         assert_detail(client.get(reverse("healthz"), headers=operator), departments)
+
+
+def test_load_balancers_may_probe_with_head(client):
+    response = client.head("/healthz")
+    assert response.status_code == 200 and response.content == b""
