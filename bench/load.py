@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere
 
+from devtools import cpu
 from devtools.loadgen import Workload
 from devtools.stack import (
     MAIN_PG_PORT,
@@ -122,7 +123,18 @@ def main() -> int:
             ceiling = 0.0
             if args.baseline_seconds > 0:
                 ceiling = workload.baseline(BASELINE_PATH, args.baseline_seconds)
+
+            def server_ticks() -> tuple[dict, dict]:
+                return (
+                    cpu.ticks(root=server.process.pid),
+                    cpu.ticks(names=("postgres", "redis-server")),
+                )
+
+            app_before, db_before = server_ticks()
             elapsed = workload.run()
+            app_after, db_after = server_ticks()
+            app_cpu = cpu.seconds_since(app_before, app_after)
+            db_cpu = cpu.seconds_since(db_before, db_after)
         rows = workload.outcomes.summary(elapsed)
         problems = verify_acknowledged(urls, workload.outcomes.acknowledged)
 
@@ -149,6 +161,13 @@ def main() -> int:
         f"dashboard pages/s {dash_rate:.0f} (>= 200: {dash_rate >= 200}), "
         f"zero errors: {errors == 0}, zero lost/duplicated: {not any(problems.values())}"
     )
+    served = sum(row["requests"] for row in rows)
+    if served:
+        print(
+            f"server CPU per request (this machine, /proc): gunicorn {1000 * app_cpu / served:.2f} "
+            f"ms + PostgreSQL and Redis {1000 * db_cpu / served:.2f} ms = "
+            f"{1000 * (app_cpu + db_cpu) / served:.2f} ms ({served} requests)"
+        )
     if ceiling:
         total = sum(row["per_second"] for row in rows)
         wanted = 300 + 200

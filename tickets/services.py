@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, transaction
-from django.db.models import Count, F
+from django.db.models import Count
 from django.utils import timezone
 
 from departments.errors import uses_department
+from departments.fanout.dialects import dialect_of
 from departments.registry import Department
 from tickets.models import (
     DONE_STATUSES,
@@ -77,6 +78,13 @@ def _count_update_sql(connection) -> str:
     )
 
 
+def _count_upsert_sql(connection) -> str:
+    fields = [TicketCount._meta.get_field(name).column for name in ("status", "priority")]
+    return dialect_of(connection).add_or_insert_sql(
+        TicketCount._meta.db_table, tuple(fields), TicketCount._meta.get_field("count").column
+    )
+
+
 def _bump_counts(alias: str, changes: Iterable[tuple[str, int, int]]) -> None:
     """Apply (status, priority, delta) changes to the count rows.
 
@@ -93,16 +101,11 @@ def _bump_counts(alias: str, changes: Iterable[tuple[str, int, int]]) -> None:
             cursor.execute(_count_update_sql(connection), [delta, status, priority])
             updated = cursor.rowcount
         if not updated:
-            # Migrations create every row; this covers a table emptied by hand.
-            try:
-                with transaction.atomic(using=alias):
-                    TicketCount.objects.using(alias).create(
-                        status=status, priority=priority, count=delta
-                    )
-            except IntegrityError:
-                TicketCount.objects.using(alias).filter(status=status, priority=priority).update(
-                    count=F("count") + delta
-                )
+            # Migrations create every row; this covers a table emptied by hand (or restored
+            # without it). One upsert: concurrent first writers deadlocked on InnoDB when each
+            # tried an INSERT, failed on the duplicate and then UPDATEd.
+            with connection.cursor() as cursor:
+                cursor.execute(_count_upsert_sql(connection), [status, priority, delta])
 
 
 def submission_key(*, token: str, ticket: Ticket) -> str:

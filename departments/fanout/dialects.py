@@ -76,6 +76,18 @@ class Dialect:
     def statement_timeout_sql(self, seconds: float) -> tuple[str, list[Any]] | None:
         return None
 
+    def add_or_insert_sql(self, table: str, keys: tuple[str, ...], column: str) -> str:
+        """One statement adding to ``column`` of the row with these key values, or inserting it:
+        parameters are the key values, then the amount. Concurrent first writers of one row
+        cannot deadlock on it (an INSERT failing as a duplicate, then an UPDATE, can)."""
+        t, c = self.quote(table), self.quote(column)
+        k = ", ".join(self.quote(key) for key in keys)
+        values = ", ".join(["%s"] * (len(keys) + 1))
+        return (
+            f"INSERT INTO {t} ({k}, {c}) VALUES ({values}) "
+            f"ON CONFLICT ({k}) DO UPDATE SET {c} = {t}.{c} + excluded.{c}"
+        )
+
     def text_index(
         self, cursor, *, fts_table: str, table: str, fulltext_index: str, trigram_index: str
     ) -> str | int | None:
@@ -180,6 +192,15 @@ class MySQLDialect(Dialect):
         )
         row = cursor.fetchone()
         return int(row[0]) if row else None  # the FULLTEXT minimum token size
+
+    def add_or_insert_sql(self, table, keys, column):
+        t, c = self.quote(table), self.quote(column)
+        k = ", ".join(self.quote(key) for key in keys)
+        values = ", ".join(["%s"] * (len(keys) + 1))
+        return (
+            f"INSERT INTO {t} ({k}, {c}) VALUES ({values}) "
+            f"ON DUPLICATE KEY UPDATE {c} = {c} + VALUES({c})"
+        )
 
     def fulltext_match(self, columns: tuple[str, ...]) -> str:
         return f"MATCH ({', '.join(columns)}) AGAINST (%s IN BOOLEAN MODE)"

@@ -121,6 +121,16 @@ def test_parallel_submissions_make_no_more_tickets_than_the_allowance(server, te
         },
     )
     statuses = sorted(status for status, _ in results)
+    import re as _re
+
+    for st, text in results:
+        if st not in (302, 429):
+            print(
+                "ODD",
+                st,
+                _re.findall(r"<h1[^>]*>.*?</h1>|notice[^>]*>[^<]*", text)[:3],
+                server.log_tail(1500),
+            )
     made = Ticket.objects.using(tech.alias).filter(subject=subject).count()
     assert made <= ALLOWANCE and statuses.count(302) == made, statuses
     assert statuses.count(429) >= RACERS - ALLOWANCE, statuses

@@ -10,7 +10,7 @@ from django.db.models import Count
 
 from tests.factories import SuperadminFactory, TicketFactory, UserFactory
 from tickets import services
-from tickets.models import AdminNote, Priority, Status, Ticket, TicketEvent
+from tickets.models import AdminNote, Priority, Status, Ticket, TicketCount, TicketEvent
 from tickets.selectors import ticket_counts
 from tickets.services import (
     MSG_ASSIGNEE_NOT_MEMBER,
@@ -265,3 +265,34 @@ def test_create_with_the_same_submission_token_and_values_returns_the_first_tick
     # Tickets made without a token (staff tools, seeding) never collide with each other.
     TicketFactory.create_batch(2, department=tech)
     assert Ticket.objects.using(tech.alias).filter(submission_key=None).count() == 2
+
+
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_first_tickets_written_at_once_into_an_emptied_count_table_all_count(tech):
+    """With no count row yet (a table emptied by hand), writers racing to create it once
+    deadlocked on InnoDB (duplicate INSERT, then UPDATE): each must succeed and count."""
+    import threading
+
+    from django.db import connections
+
+    TicketCount.objects.using(tech.alias).all().delete()
+    barrier = threading.Barrier(6)
+    failures = []
+
+    def write(n: int) -> None:
+        try:
+            barrier.wait()
+            TicketFactory(department=tech, subject=f"Racing {n}")
+        except Exception as exc:
+            failures.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert failures == []
+    counted = TicketCount.objects.using(tech.alias).get(status="new", priority=Priority.NORMAL)
+    assert counted.count == 6
