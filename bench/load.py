@@ -120,14 +120,22 @@ def main() -> int:
                 budget=args.budget,
                 mix=mix,
             )
-            ceiling = 0.0
-            if args.baseline_seconds > 0:
-                ceiling = workload.baseline(BASELINE_PATH, args.baseline_seconds)
 
             def server_ticks() -> tuple[dict, dict]:
                 return (
                     cpu.ticks(root=server.process.pid),
                     cpu.ticks(names=("postgres", "redis-server")),
+                )
+
+            ceiling = 0.0
+            if args.baseline_seconds > 0:
+                base_app, base_db = server_ticks()
+                ceiling = workload.baseline(BASELINE_PATH, args.baseline_seconds)
+                base_app_after, base_db_after = server_ticks()
+                baseline_cpu = (
+                    cpu.seconds_since(base_app, base_app_after),
+                    cpu.seconds_since(base_db, base_db_after),
+                    ceiling * args.baseline_seconds,
                 )
 
             app_before, db_before = server_ticks()
@@ -169,6 +177,11 @@ def main() -> int:
             f"{1000 * (app_cpu + db_cpu) / served:.2f} ms ({served} requests)"
         )
     if ceiling:
+        app, db, count = baseline_cpu
+        print(
+            f"baseline server CPU per request: gunicorn {1000 * app / count:.2f} ms + "
+            f"PostgreSQL and Redis {1000 * db / count:.2f} ms (about {count:.0f} requests)"
+        )
         total = sum(row["per_second"] for row in rows)
         wanted = 300 + 200
         print(

@@ -46,7 +46,8 @@ def ticks(*, names: tuple[str, ...] = (), root: int | None = None) -> dict[int, 
 
 
 def seconds_since(before: dict[int, int], after: dict[int, int]) -> float:
-    """CPU seconds used between two readings by the processes alive at both (processes that came
-    and went meanwhile, such as autovacuum workers, are not seen)."""
-    used = sum(after[pid] - before[pid] for pid in before.keys() & after.keys())
+    """CPU seconds used between two readings: by the processes alive at both, and all of it by
+    those started meanwhile (a database backend for a new connection). Processes that came and
+    went between the readings, such as autovacuum workers, are not seen."""
+    used = sum(after[pid] - before.get(pid, 0) for pid in after)
     return used / os.sysconf("SC_CLK_TCK")

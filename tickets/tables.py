@@ -33,6 +33,7 @@ from tickets.dashboard import (
 )
 from tickets.filters import DEFAULT_PAGE_SIZE, PAGE_SIZES
 from tickets.links import ticket_urls
+from tickets.models import Priority, Status
 
 # Pages up to this number are read together with the count (see DashboardPaginator).
 NEAR_PAGES = 10
@@ -396,6 +397,14 @@ class TicketTable(tables.Table):
     def render_assignee(self, value) -> str:
         names = getattr(self.data, "assignee_names", {})
         return names.get(value, f"Staff #{value}")
+
+    def labels(self) -> tuple[dict[str, str], dict[int, str]]:
+        """Status and priority labels as text in the current language, looked up once a page
+        (each lazy label would otherwise look up the language again, per row)."""
+        return (
+            {value: str(label) for value, label in Status.choices},
+            {value: str(label) for value, label in Priority.choices},
+        )
 
     def ticket_link(self, row: TicketRow) -> str:
         """The staff page of ``row``: one URL pattern per department, not a reverse() per row."""

@@ -85,7 +85,7 @@ TEMPLATES = [
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "DIRS": [],
         "APP_DIRS": True,  # <app>/jinja2/
-        "OPTIONS": {"environment": "runtime.jinja2.environment"},
+        "OPTIONS": {"environment": "config.jinja2.environment"},
     },
 ]
 
