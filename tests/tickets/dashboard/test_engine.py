@@ -1,4 +1,4 @@
-"""The cross-department engine against a brute-force Python sort of every row."""
+"""The dashboard query (tickets.dashboard) against a brute-force Python sort of every row."""
 
 from __future__ import annotations
 
