@@ -6,19 +6,24 @@ membership changes the staff version in the shared cache (``accounts.selectors``
 keeps what it read under a version for as long as that version stands, and never longer than
 ``KEEP_SECONDS``, which bounds how long a change made behind Django's back (an SQL ``UPDATE``,
 ``QuerySet.update()``) can go unseen. Disabling someone in the admin takes effect on their
-next request.
+next request. Only with a shared cache: with a per-process one (``make run``'s default) every
+request reads the user, as Django does.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 
+from accounts.checks import PER_PROCESS_CACHES
 from accounts.models import User
 from accounts.selectors import staff_version
 
+logger = logging.getLogger(__name__)
 KEEP_SECONDS = 30
 _KEEP_LIMIT = 1024
 _FIELDS = [field.attname for field in User._meta.concrete_fields]
@@ -35,9 +40,22 @@ class _Kept:
 _kept: dict[int, _Kept] = {}
 
 
+def _shared_cache() -> bool:
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    return not backend.endswith(PER_PROCESS_CACHES)
+
+
 class StaffModelBackend(ModelBackend):
     def get_user(self, user_id):
-        version = staff_version()
+        if not _shared_cache():
+            # Each process would have a version of its own, which a change saved in another
+            # process never bumps: read as Django does.
+            return super().get_user(user_id)
+        try:
+            version = staff_version()
+        except Exception:  # the cache is down: the database still answers for the user
+            logger.warning("staff version unreadable; reading the user", exc_info=True)
+            version = None
         if version is None:  # no shared version to trust: read as Django does
             return super().get_user(user_id)
         now = time.monotonic()

@@ -15,10 +15,12 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.cache import cache, caches
 from django.core.cache.backends.base import BaseCache
 from django.http import HttpRequest
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 
 def client_address(request: HttpRequest) -> str:
@@ -195,7 +197,9 @@ class PasswordThrottled(Exception):
 
 # A browser that signed in as someone gets a signed "device" cookie for that username (OWASP's
 # device cookies): its attempts for that username count against its own allowance, not against
-# the username's or the address's, which strangers can use up from anywhere.
+# the username's or the address's, which strangers can use up from anywhere. The cookie carries
+# a key derived from the user's current password hash: a password change voids every cookie
+# issued before it, so cookies gathered while the password was known give no extra guesses.
 DEVICE_COOKIE = "helpdesk_device"
 DEVICE_MAX_AGE = 365 * 24 * 60 * 60
 _DEVICE_SALT = "accounts.ratelimit.device"
@@ -205,14 +209,22 @@ def _username_key(username: str) -> str:
     return username.strip().casefold()
 
 
-def device_cookie_value(username: str) -> str:
-    """A new signed device token for ``username``, for the browser that just signed in."""
-    token = {"user": _username_key(username), "device": secrets.token_urlsafe(16)}
+def _password_key(user) -> str:
+    return salted_hmac(_DEVICE_SALT, user.get_session_auth_hash()).hexdigest()[:24]
+
+
+def device_cookie_value(user) -> str:
+    """A new signed device token for ``user``, for the browser that just signed in."""
+    token = {
+        "user": _username_key(user.get_username()),
+        "device": secrets.token_urlsafe(16),
+        "key": _password_key(user),
+    }
     return signing.dumps(token, salt=_DEVICE_SALT, compress=True)
 
 
 def trusted_device(request: HttpRequest, username: str) -> str | None:
-    """The device id if this browser signed in as ``username`` before (a valid cookie)."""
+    """The device id if this browser signed in as ``username`` under its current password."""
     raw = request.COOKIES.get(DEVICE_COOKIE)
     if not raw:
         return None
@@ -222,8 +234,15 @@ def trusted_device(request: HttpRequest, username: str) -> str | None:
         return None
     if not isinstance(token, dict) or token.get("user") != _username_key(username):
         return None
-    device = token.get("device")
-    return device if isinstance(device, str) and device else None
+    device, key = token.get("device"), token.get("key")
+    if not (isinstance(device, str) and device and isinstance(key, str)):
+        return None
+    user_model = get_user_model()
+    try:
+        user = user_model._default_manager.get_by_natural_key(username.strip())
+    except user_model.DoesNotExist:
+        return None
+    return device if constant_time_compare(key, _password_key(user)) else None
 
 
 def _login_limits(request: HttpRequest, username: str) -> list[tuple[RateLimit, str]]:

@@ -13,6 +13,18 @@ from accounts.ratelimit import DEVICE_COOKIE, DEVICE_MAX_AGE, device_cookie_valu
 MSG_PASSWORD_CHANGED = "Your password has been changed. Your other sessions have been signed out."
 
 
+def remember_device(response, user) -> None:
+    """This browser is known for this user under the current password (accounts.ratelimit)."""
+    response.set_cookie(
+        DEVICE_COOKIE,
+        device_cookie_value(user),
+        max_age=DEVICE_MAX_AGE,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
 class _Answers429WhenThrottled:
     def form_invalid(self, form):
         response = super().form_invalid(form)
@@ -30,14 +42,7 @@ class StaffLoginView(_Answers429WhenThrottled, LoginView):
     def form_valid(self, form):
         response = super().form_valid(form)
         # This browser is now known for this username (see accounts.ratelimit).
-        response.set_cookie(
-            DEVICE_COOKIE,
-            device_cookie_value(form.get_user().get_username()),
-            max_age=DEVICE_MAX_AGE,
-            secure=settings.SESSION_COOKIE_SECURE,
-            httponly=True,
-            samesite="Lax",
-        )
+        remember_device(response, form.get_user())
         return response
 
 
@@ -52,4 +57,6 @@ class StaffPasswordChangeView(_Answers429WhenThrottled, PasswordChangeView):
     def form_valid(self, form):
         response = super().form_valid(form)  # keeps this session, ends the others
         messages.success(self.request, MSG_PASSWORD_CHANGED)
+        # The change voided every device cookie (see accounts.ratelimit): this browser keeps one.
+        remember_device(response, form.user)
         return response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from unittest import mock
 
 import pytest
@@ -17,7 +18,15 @@ pytestmark = pytest.mark.django_db(databases="__all__")
 
 
 @pytest.fixture(autouse=True)
-def _nothing_kept():
+def _shared_cache_and_nothing_kept(settings):
+    """The user is kept only under a shared cache's staff version: Redis, as in production."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "runtime.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/14",
+            "KEY_PREFIX": secrets.token_hex(8),  # never clear() a database other runs share
+        }
+    }
     backends._kept.clear()
 
 
@@ -63,3 +72,17 @@ def test_a_change_behind_djangos_back_is_seen_after_keep_seconds(client, tech):
     with mock.patch.object(backends.time, "monotonic", return_value=later):
         response = client.get(reverse("dashboard"))
     assert response.status_code == 302
+
+
+def test_with_a_per_process_cache_every_request_reads_the_user(client, tech, settings):
+    """Another worker's save would never bump this process's version: nothing is kept."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    client.force_login(UserFactory(departments=[tech]))
+    assert _user_queries(client) >= 1
+    assert _user_queries(client) >= 1
+
+
+def test_an_unreachable_cache_falls_back_to_reading_the_user(client, tech):
+    client.force_login(UserFactory(departments=[tech]))
+    with mock.patch.object(backends, "staff_version", side_effect=ConnectionError("down")):
+        assert _user_queries(client) >= 1

@@ -167,3 +167,34 @@ def test_a_device_cookie_counts_only_for_its_own_username_and_only_when_signed(l
         sign_in(Client(REMOTE_ADDR=f"203.0.113.{n + 1}"), "pat", "guess")
     assert sign_in(own, "pat").status_code == 429
     assert sign_in(forged, "pat").status_code == 429
+
+
+def test_a_password_change_voids_device_cookies_issued_before_it(limits):
+    """Cookies gathered while someone knew the password give no guesses after it changes
+    (found in review): each carries a key derived from the password hash."""
+    pat = UserFactory(username="pat")
+    old_browser = Client(REMOTE_ADDR="198.51.100.20")
+    assert sign_in(old_browser, "pat").status_code == 302
+    old_browser.post(reverse("accounts:logout"))
+    pat.set_password("a brand new passphrase 42")
+    pat.save()
+    for n in range(5):  # the username's total, from five addresses
+        sign_in(Client(REMOTE_ADDR=f"203.0.113.{n + 1}"), "pat", "guess")
+    response = sign_in(old_browser, "pat", "a brand new passphrase 42")
+    assert response.status_code == 429
+
+
+def test_changing_ones_password_keeps_this_browser_known(limits, tech):
+    UserFactory(username="pat")
+    own = Client(REMOTE_ADDR="198.51.100.20")
+    assert sign_in(own, "pat").status_code == 302
+    new = "a brand new passphrase 42"
+    response = own.post(
+        reverse("accounts:password_change"),
+        {"old_password": PASSWORD, "new_password1": new, "new_password2": new},
+    )
+    assert response.status_code == 302
+    own.post(reverse("accounts:logout"))
+    for n in range(5):
+        sign_in(Client(REMOTE_ADDR=f"203.0.113.{n + 1}"), "pat", "guess")
+    assert sign_in(own, "pat", new).status_code == 302
