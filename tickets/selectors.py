@@ -9,7 +9,7 @@ from departments.errors import department_errors, uses_department
 from departments.registry import Department
 from tickets.models import AdminNote, Ticket, TicketCount, TicketEvent
 from tickets.references import InvalidReference, department_for_reference
-from tickets.services import submission_key
+from tickets.services import sent_ticket, submission_key
 
 logger = logging.getLogger(__name__)
 
@@ -29,26 +29,11 @@ def ticket_find_by_reference(
 
 @uses_department("save your ticket")
 def ticket_for_submission(
-    department: Department,
-    *,
-    submission_token: str,
-    customer_name: str,
-    customer_email: str,
-    subject: str,
-    message: str,
-    customer_phone: str = "",
-    priority: int = Ticket._meta.get_field("priority").default,
+    department: Department, *, submission_token: str, **sent
 ) -> Ticket | None:
-    """The ticket this exact form submission already made in ``department``, if any."""
-    sent = Ticket(
-        customer_name=customer_name.strip(),
-        customer_email=customer_email.strip(),
-        customer_phone=customer_phone.strip(),
-        subject=subject.strip(),
-        message=message.strip(),
-        priority=priority,
-    )
-    key = submission_key(token=submission_token, ticket=sent)
+    """The ticket this exact form submission (``sent``: ``sent_ticket``'s fields) already made
+    in ``department``, if any."""
+    key = submission_key(token=submission_token, ticket=sent_ticket(**sent))
     return Ticket.objects.using(department.alias).filter(submission_key=key).first()
 
 

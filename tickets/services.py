@@ -108,6 +108,26 @@ def _bump_counts(alias: str, changes: Iterable[tuple[str, int, int]]) -> None:
                 cursor.execute(_count_upsert_sql(connection), [status, priority, delta])
 
 
+def sent_ticket(
+    *,
+    customer_name: str,
+    customer_email: str,
+    subject: str,
+    message: str,
+    customer_phone: str = "",
+    priority: int = Priority.NORMAL,
+) -> Ticket:
+    """An unsaved ticket holding what a submission sent, as it is stored (trimmed)."""
+    return Ticket(
+        customer_name=customer_name.strip(),
+        customer_email=customer_email.strip(),
+        customer_phone=customer_phone.strip(),
+        subject=subject.strip(),
+        message=message.strip(),
+        priority=priority,
+    )
+
+
 def submission_key(*, token: str, ticket: Ticket) -> str:
     """The idempotency key of one form submission: its one-time token and what it says.
 
@@ -148,17 +168,16 @@ def ticket_create(
     """
     alias = department.alias
     now = timezone.now()
-    ticket = Ticket(
-        customer_name=customer_name.strip(),
-        customer_email=customer_email.strip(),
-        customer_phone=customer_phone.strip(),
-        subject=subject.strip(),
-        message=message.strip(),
+    ticket = sent_ticket(
+        customer_name=customer_name,
+        customer_email=customer_email,
+        customer_phone=customer_phone,
+        subject=subject,
+        message=message,
         priority=priority,
-        created_at=now,
-        updated_at=now,
-        reference=new_reference(department),
     )
+    ticket.created_at = ticket.updated_at = now
+    ticket.reference = new_reference(department)
     if submission_token:
         ticket.submission_key = submission_key(token=submission_token, ticket=ticket)
     # Django's unique checks ignore the instance's database (they query the default manager),

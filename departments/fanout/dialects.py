@@ -83,10 +83,10 @@ class Dialect:
         t, c = self.quote(table), self.quote(column)
         k = ", ".join(self.quote(key) for key in keys)
         values = ", ".join(["%s"] * (len(keys) + 1))
-        return (
-            f"INSERT INTO {t} ({k}, {c}) VALUES ({values}) "
-            f"ON CONFLICT ({k}) DO UPDATE SET {c} = {t}.{c} + excluded.{c}"
-        )
+        return f"INSERT INTO {t} ({k}, {c}) VALUES ({values}) {self._add_on_conflict(t, k, c)}"
+
+    def _add_on_conflict(self, table: str, keys: str, column: str) -> str:
+        return f"ON CONFLICT ({keys}) DO UPDATE SET {column} = {table}.{column} + excluded.{column}"
 
     def text_index(
         self, cursor, *, fts_table: str, table: str, fulltext_index: str, trigram_index: str
@@ -193,14 +193,8 @@ class MySQLDialect(Dialect):
         row = cursor.fetchone()
         return int(row[0]) if row else None  # the FULLTEXT minimum token size
 
-    def add_or_insert_sql(self, table, keys, column):
-        t, c = self.quote(table), self.quote(column)
-        k = ", ".join(self.quote(key) for key in keys)
-        values = ", ".join(["%s"] * (len(keys) + 1))
-        return (
-            f"INSERT INTO {t} ({k}, {c}) VALUES ({values}) "
-            f"ON DUPLICATE KEY UPDATE {c} = {c} + VALUES({c})"
-        )
+    def _add_on_conflict(self, table, keys, column):
+        return f"ON DUPLICATE KEY UPDATE {column} = {column} + VALUES({column})"
 
     def fulltext_match(self, columns: tuple[str, ...]) -> str:
         return f"MATCH ({', '.join(columns)}) AGAINST (%s IN BOOLEAN MODE)"

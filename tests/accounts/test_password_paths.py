@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.hashers import MD5PasswordHasher
-from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.test import Client
 
-from accounts.models import User
 from tests.factories import SuperadminFactory, TicketFactory, UserFactory
-from tests.support.urls import concrete_urls
+from tests.support.urls import concrete_urls, sample_parameters
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 WRONG = "not-the-password"
@@ -57,16 +55,7 @@ def test_every_view_that_checks_a_password_is_throttled(counting_hasher, tech):
     victim = UserFactory(username="victim", departments=[tech])
     boss = SuperadminFactory(username="boss", is_staff=True, is_superuser=True)
     ticket = TicketFactory(department=tech)
-    samples = {
-        "object_id": victim.pk,
-        "id": victim.pk,
-        "content_type_id": ContentType.objects.get_for_model(User).pk,
-        "app_label": "accounts",
-        "url": "nowhere/",
-        "department": tech.slug,
-        "ticket_id": ticket.pk,
-        "reference": ticket.reference,
-    }
+    samples = sample_parameters(user=victim, department=tech, ticket=ticket)
     body = {
         "username": "victim",
         "password": WRONG,

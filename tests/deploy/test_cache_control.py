@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 
-from accounts.models import User
 from tests.factories import SuperadminFactory, TicketFactory
-from tests.support.urls import concrete_urls
+from tests.support.urls import concrete_urls, sample_parameters
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -20,16 +18,7 @@ def _directives(response) -> set[str]:
 def test_every_page_is_private_and_not_stored(tech):
     boss = SuperadminFactory(username="boss", is_staff=True, is_superuser=True)
     ticket = TicketFactory(department=tech, customer_email="casey@example.com")
-    samples = {
-        "object_id": boss.pk,
-        "id": boss.pk,
-        "content_type_id": ContentType.objects.get_for_model(User).pk,
-        "app_label": "accounts",
-        "url": "nowhere/",
-        "department": tech.slug,
-        "ticket_id": ticket.pk,
-        "reference": ticket.reference,
-    }
+    samples = sample_parameters(user=boss, department=tech, ticket=ticket)
     staff, anonymous = Client(), Client()
     staff.force_login(boss)
     seen = 0

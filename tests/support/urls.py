@@ -36,6 +36,22 @@ def _fill(pattern, samples: dict[str, str]) -> str:
     return _ROUTE_PARAM.sub(sample, text)
 
 
+def sample_parameters(*, user, department, ticket) -> dict[str, str]:
+    """Values for every URL parameter the project's patterns take (the admin's included)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    return {
+        "object_id": user.pk,
+        "id": user.pk,
+        "content_type_id": ContentType.objects.get_for_model(type(user)).pk,
+        "app_label": "accounts",
+        "url": "nowhere/",
+        "department": department.slug,
+        "ticket_id": ticket.pk,
+        "reference": ticket.reference,
+    }
+
+
 def concrete_urls(samples: dict[str, str]) -> list[ConcreteURL]:
     """One URL per pattern, parameters filled from ``samples``; each checked to resolve back
     to its own view, so the walk cannot silently skip one."""
