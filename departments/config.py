@@ -137,7 +137,7 @@ class DepartmentSettings:
     """What settings learn from the environment: the DATABASES entries and their metadata."""
 
     databases: dict[str, dict[str, Any]]
-    metadata: dict[str, dict[str, str]]  # alias -> {"label", "code", "variable"}
+    metadata: dict[str, dict[str, str]]  # alias -> {"label", "code", "variable", "email"}
 
 
 def department_databases(
@@ -232,7 +232,14 @@ def department_databases(
 
         alias = alias_for(name)
         databases[alias] = tune_connection(config)
-        metadata[alias] = {"label": label, "code": code, "variable": url_variable}
+        metadata[alias] = {
+            "label": label,
+            "code": code,
+            "variable": url_variable,
+            # Its own support address: mail to it lands in this department, and its email
+            # goes out from it. Optional.
+            "email": environ_.get(f"{name}_DEPARTMENT_EMAIL", "").strip(),
+        }
     return DepartmentSettings(databases=databases, metadata=metadata)
 
 

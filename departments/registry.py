@@ -28,6 +28,7 @@ class Department:
     label: str  # for people, e.g. Account & Billing
     alias: str  # DATABASES key, e.g. account_billing_department
     code: str  # reference prefix, e.g. BIL
+    email: str = ""  # its support address (<NAME>_DEPARTMENT_EMAIL), if it has one
 
     def __str__(self) -> str:
         return self.label
@@ -77,6 +78,7 @@ class Registry:
                     label=meta.get("label") or derive_label(name.upper()),
                     alias=alias,
                     code=code,
+                    email=meta.get("email", ""),
                 )
             )
         return cls(departments)

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 
 from departments.registry import Department, UnknownDepartment, registry
 from runtime.jinja2 import form_renderer
-from tickets.models import AdminNote, Priority, Status, Ticket
+from tickets.models import Message, Priority, Status, Ticket
 from tickets.references import InvalidReference, normalize_reference
 
 NAME_MAX = Ticket._meta.get_field("customer_name").max_length
@@ -25,7 +25,7 @@ EMAIL_MAX = Ticket._meta.get_field("customer_email").max_length
 PHONE_MAX = Ticket._meta.get_field("customer_phone").max_length
 SUBJECT_MAX = Ticket._meta.get_field("subject").max_length
 MESSAGE_MAX = Ticket._meta.get_field("message").max_length
-NOTE_MAX = AdminNote._meta.get_field("body").max_length
+NOTE_MAX = Message._meta.get_field("body").max_length
 
 MSG_NAME_REQUIRED = "Enter your name."
 MSG_NAME_TOO_LONG = f"Your name must be {NAME_MAX} characters or fewer."
@@ -55,7 +55,16 @@ MSG_FORM_NOT_RECOGNISED = (
     "We could not recognise this form. Everything you typed is still below: "
     "please check it and send it again."
 )
-MSG_NOTE_TOO_LONG = f"The note must be {NOTE_MAX:,} characters or fewer."
+MSG_NOTE_TOO_LONG = (
+    f"The message must be {NOTE_MAX:,} characters or fewer (it has %(show_value)s characters)."
+)
+MSG_CHOOSE_SEND = (
+    "Choose how to send what you wrote: Send reply to customer, or Add internal note "
+    "(staff only)."
+)
+MSG_WRITE_REPLY = "Write the reply to the customer first."
+MSG_WRITE_NOTE = "Write the internal note first."
+MSG_REPLY_REQUIRED = "Write your reply."
 MSG_UNKNOWN_ASSIGNEE = "Choose someone from the list."
 
 # Digits with the usual separators, and an optional extension ("x12", "ext. 12").
@@ -226,8 +235,17 @@ def staff_label(user) -> str:
     return name if user.is_active else f"{name} (account disabled)"
 
 
+class SendAs:
+    """Which button sent the staff form: it decides who reads what was written."""
+
+    REPLY = "reply"  # emailed to the customer and shown on their page
+    NOTE = "note"  # staff only
+    SAVE = "save"  # status, priority, assignee only
+
+
 class TicketUpdateForm(forms.Form):
-    """One form for everything staff do to a ticket: status, priority, assignee and a note.
+    """One form for everything staff do to a ticket: status, priority, assignee, and a public
+    reply or an internal note, chosen by the button pressed (never by a default).
 
     ``version`` is the ticket version the page showed; the service refuses the save if the
     ticket has changed since.
@@ -246,13 +264,19 @@ class TicketUpdateForm(forms.Form):
         widget=forms.Select,
         error_messages={"invalid_choice": MSG_UNKNOWN_ASSIGNEE},
     )
-    note = forms.CharField(
-        label="Internal note (optional)",
+    body = forms.CharField(
+        label="Reply or internal note",
         required=False,
         max_length=NOTE_MAX,
-        help_text="Only staff see notes. The customer sees status changes, never notes.",
+        strip=False,  # kept as typed when the form comes back; the service trims it
         error_messages={"max_length": MSG_NOTE_TOO_LONG},
-        widget=forms.Textarea(attrs={"rows": 5}),
+        widget=forms.Textarea(attrs={"rows": 6}),
+    )
+    send = forms.ChoiceField(
+        required=False,
+        choices=[(SendAs.REPLY, "reply"), (SendAs.NOTE, "note"), (SendAs.SAVE, "save")],
+        widget=forms.HiddenInput,  # the pressed button's value; never rendered as a field
+        error_messages={"invalid_choice": MSG_CHOOSE_SEND},
     )
 
     def __init__(self, *args, staff, current_assignee=None, **kwargs):
@@ -271,6 +295,26 @@ class TicketUpdateForm(forms.Form):
         value = self.cleaned_data["assignee"]
         return self._people[int(value)] if value else None
 
+    def clean(self):
+        data = super().clean()
+        body = (data.get("body") or "").strip()
+        send = data.get("send")
+        data["reply"] = data["note"] = ""
+        if "body" not in data or "send" not in data:
+            return data
+        if send == SendAs.REPLY:
+            if not body:
+                self.add_error("body", MSG_WRITE_REPLY)
+            data["reply"] = body
+        elif send == SendAs.NOTE:
+            if not body:
+                self.add_error("body", MSG_WRITE_NOTE)
+            data["note"] = body
+        elif body:
+            # Text with no explicit choice is never sent anywhere: ask.
+            self.add_error("body", MSG_CHOOSE_SEND)
+        return data
+
     @classmethod
     def initial_for(cls, ticket: Ticket, **extra) -> dict:
         return {
@@ -280,3 +324,44 @@ class TicketUpdateForm(forms.Form):
             "assignee": str(ticket.assignee_id or ""),
             **extra,
         }
+
+
+class CustomerReplyForm(forms.Form):
+    """The customer's answer on their ticket page. The one-time token makes a double click
+    one message (see tickets.conversation)."""
+
+    default_renderer = form_renderer
+
+    body = _text(
+        label="Your reply",
+        max_length=NOTE_MAX,
+        required_msg=MSG_REPLY_REQUIRED,
+        too_long_msg=MSG_NOTE_TOO_LONG,
+        widget=forms.Textarea(attrs={"rows": 6}),
+    )
+    reply_token = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("reply_token", submission_token_new())
+
+    def clean_reply_token(self) -> str:
+        token = self.cleaned_data["reply_token"]
+        try:
+            return submission_token_read(token)
+        except signing.BadSignature:
+            # No usable token: still one reply, just without double-click protection.
+            return ""
+
+
+class LinkRequestForm(forms.Form):
+    """Ask for a fresh link to one's ticket by email (the answer never says if it matched)."""
+
+    default_renderer = form_renderer
+
+    reference = _reference_field()
+    email = _email_field()
+
+    def clean_reference(self) -> str:
+        return _clean_reference(self.cleaned_data["reference"])

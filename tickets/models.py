@@ -44,6 +44,8 @@ class Ticket(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # The first public reply by staff (the SLA's first-response clock stops here).
+    first_response_at = models.DateTimeField(null=True, blank=True)
     # Bumped on every change; an update that names an older version is refused.
     version = models.PositiveIntegerField(default=1)
     # The public form's one-time token hashed with what was sent (tickets.services), so the
@@ -87,21 +89,49 @@ class Ticket(models.Model):
         return self.status in DONE_STATUSES
 
 
-class AdminNote(models.Model):
-    """An internal note by staff; never shown to the customer."""
+class Visibility(models.TextChoices):
+    PUBLIC = "public", "Reply to customer"
+    INTERNAL = "internal", "Internal note"
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="notes")
+
+class Channel(models.TextChoices):
+    WEB = "web", "Web"
+    EMAIL = "email", "Email"
+
+
+class Message(models.Model):
+    """One entry of a ticket's thread after the customer's first message (``Ticket.message``).
+
+    Staff write public replies (emailed to the customer) and internal notes (staff only); the
+    customer's replies arrive from their ticket page or by email. Internal notes are the rows
+    of the former ``AdminNote`` model, renamed in place by migration 0006.
+    """
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    # A system-database user id for staff; null when the customer wrote it.
     author_id = models.PositiveIntegerField(null=True, blank=True)
     author_name = models.CharField(max_length=150)
+    from_customer = models.BooleanField(default=False)
+    visibility = models.CharField(
+        max_length=10, choices=Visibility.choices, default=Visibility.INTERNAL
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WEB)
     body = models.TextField(max_length=10_000)
     created_at = models.DateTimeField(default=timezone.now)
+    # What makes one arrival one message: a hash of an email's Message-ID, or of a web reply's
+    # one-time token and text. The same mail piped twice, or a double click, adds it once.
+    dedupe_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
 
     class Meta:
-        ordering = ("-created_at", "-id")
-        indexes = [models.Index(fields=["ticket", "created_at"], name="note_ticket_created_idx")]
+        ordering = ("created_at", "id")
+        indexes = [models.Index(fields=["ticket", "created_at"], name="message_ticket_created_idx")]
 
     def __str__(self) -> str:
-        return f"Note by {self.author_name} on {self.ticket_id}"
+        return f"{self.get_visibility_display()} by {self.author_name} on {self.ticket_id}"
+
+    @property
+    def is_internal(self) -> bool:
+        return self.visibility == Visibility.INTERNAL
 
 
 class TicketEvent(models.Model):
@@ -113,6 +143,8 @@ class TicketEvent(models.Model):
         PRIORITY_CHANGED = "priority_changed", "Priority changed"
         ASSIGNED = "assigned", "Assigned"
         NOTE_ADDED = "note_added", "Note added"
+        REPLIED = "replied", "Replied to customer"
+        CUSTOMER_REPLIED = "customer_replied", "Customer replied"
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -149,3 +181,60 @@ class TicketCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status}/{self.priority}: {self.count}"
+
+
+class OutboxEmail(models.Model):
+    """An email waiting to be sent, written in the same transaction as the change that causes it.
+
+    ``deliver_outbox`` sends due rows and marks them sent; a crash between the two sends again
+    with the same ``message_id``, so receivers can de-duplicate (at-least-once delivery). Nothing
+    is sent inside a web request.
+    """
+
+    class Kind(models.TextChoices):
+        # To the customer
+        RECEIVED = "received", "Ticket received"
+        REPLY = "reply", "Reply from staff"
+        RESOLVED = "resolved", "Ticket resolved"
+        LINK = "link", "Fresh ticket link"
+        CLOSED = "closed", "Reply to a closed ticket"
+        # To staff (their notification settings are checked when it is sent)
+        NEW_TICKET = "new_ticket", "New ticket in my department"
+        ASSIGNED = "assigned", "Ticket assigned to me"
+        CUSTOMER_REPLIED = "customer_replied", "Customer replied on my ticket"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, related_name="outbox", null=True, blank=True
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # The customer's address for customer mail; empty for staff mail, whose recipients (one
+    # user, or the department's staff who opted in) are read when it is sent.
+    recipient = models.EmailField(max_length=254, blank=True)
+    staff_user_id = models.PositiveIntegerField(null=True, blank=True)
+    # What the email says, fixed when it was caused (templates render it when sending).
+    context = models.JSONField(default=dict, blank=True)
+    message_id = models.CharField(max_length=255, unique=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    # A sender's lease on the row: others skip it until it runs out (a crashed sender's rows
+    # come back), and only the holder of ``claim`` may mark it sent.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    claim = models.CharField(max_length=32, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("id",)
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at", "id"], name="outbox_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.state}) {self.message_id}"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from departments.errors import department_errors, uses_department
 from departments.registry import Department
-from tickets.models import AdminNote, Ticket, TicketCount, TicketEvent
+from tickets.models import Message, Ticket, TicketCount, TicketEvent, Visibility
 from tickets.references import InvalidReference, department_for_reference
 from tickets.services import sent_ticket, submission_key
 
@@ -77,7 +77,7 @@ class TicketDetail:
     """Everything the staff ticket page shows, read from the ticket's department database."""
 
     ticket: Ticket
-    notes: list[AdminNote]  # newest first
+    messages: list[Message]  # the thread after the first message, oldest first, notes included
     events: list[TicketEvent]  # oldest first
 
 
@@ -88,6 +88,16 @@ def ticket_detail(department: Department, ticket_id: int) -> TicketDetail:
     ticket = Ticket.objects.using(alias).get(pk=ticket_id)
     return TicketDetail(
         ticket=ticket,
-        notes=list(AdminNote.objects.using(alias).filter(ticket_id=ticket.pk)),
+        messages=list(Message.objects.using(alias).filter(ticket_id=ticket.pk)),
         events=list(TicketEvent.objects.using(alias).filter(ticket_id=ticket.pk)),
+    )
+
+
+@uses_department("show this ticket")
+def ticket_public_thread(department: Department, ticket: Ticket) -> list[Message]:
+    """What the customer sees of the thread: public replies and their own, never a note."""
+    return list(
+        Message.objects.using(department.alias).filter(
+            ticket_id=ticket.pk, visibility=Visibility.PUBLIC
+        )
     )

@@ -19,14 +19,17 @@ from django.utils import timezone
 from departments.errors import uses_department
 from departments.fanout.dialects import dialect_of
 from departments.registry import Department
+from tickets.mail.outbox import enqueue_for_customer, enqueue_for_staff
 from tickets.models import (
     DONE_STATUSES,
-    AdminNote,
+    Message,
+    OutboxEmail,
     Priority,
     Status,
     Ticket,
     TicketCount,
     TicketEvent,
+    Visibility,
 )
 from tickets.references import new_reference
 
@@ -34,7 +37,9 @@ MSG_STALE = (
     "This ticket was changed by someone else after you opened it. Review the latest version; "
     "your note has been kept."
 )
-MSG_NOTHING_TO_SAVE = "Nothing changed: choose a new status, priority or assignee, or write a note."
+MSG_NOTHING_TO_SAVE = (
+    "Nothing changed: choose a new status, priority or assignee, or write a reply or a note."
+)
 MSG_ASSIGNEE_NOT_MEMBER = "That person is not staff of this department."
 MSG_INACTIVE_ASSIGNEE = "That person's account is disabled."
 _REFERENCE_ATTEMPTS = 8
@@ -198,6 +203,12 @@ def ticket_create(
                     created_at=now,
                 )
                 _bump_counts(alias, [(ticket.status, ticket.priority, +1)])
+                # The customer's confirmation and the opted-in agents' alert, sent later by
+                # deliver_outbox: written with the ticket, or not at all.
+                enqueue_for_customer(
+                    alias, OutboxEmail.Kind.RECEIVED, ticket, message=ticket.message
+                )
+                enqueue_for_staff(alias, OutboxEmail.Kind.NEW_TICKET, ticket)
             return ticket
         except IntegrityError:
             # The unique key, not a look-up first, decides between two requests racing with
@@ -231,15 +242,17 @@ def ticket_update(
     assignee=None,
     unassign: bool = False,
     note: str = "",
+    reply: str = "",
 ) -> Ticket:
-    """Change status, priority and/or assignee and add a note, all or nothing.
+    """Change status, priority and/or assignee and add an internal note and/or a public reply,
+    all or nothing, with the emails it causes written to the outbox in the same transaction.
 
     ``expected_version`` is the version the caller saw; if the ticket has moved on since,
     :class:`TicketConflict` is raised and nothing is written. ``assignee`` is a staff user who
     must belong to the department; ``unassign=True`` clears the assignee.
     """
     alias = department.alias
-    note = note.strip()
+    note, reply = note.strip(), reply.strip()
     with transaction.atomic(using=alias):
         ticket = Ticket.objects.using(alias).select_for_update().get(pk=ticket_id)
         if ticket.version != expected_version:
@@ -247,6 +260,7 @@ def ticket_update(
         now = timezone.now()
         events: list[TicketEvent] = []
         old_key = (ticket.status, ticket.priority)
+        old_assignee = ticket.assignee_id
 
         def event(kind: str, old: str, new: str) -> None:
             events.append(
@@ -293,23 +307,59 @@ def ticket_update(
                 Actor.from_user(assignee).name,
             )
             ticket.assignee_id = assignee.pk
-        if not events and not note:
+        if not events and not note and not reply:
             raise ValidationError(MSG_NOTHING_TO_SAVE, code="nothing")
 
         ticket.version += 1
         ticket.updated_at = now
+        if reply and ticket.first_response_at is None:
+            ticket.first_response_at = now
         ticket.full_clean(validate_unique=False, validate_constraints=False)
         ticket.save(using=alias)
-        if note:
-            AdminNote.objects.using(alias).create(
-                ticket=ticket, author_id=actor.id, author_name=actor.name, body=note, created_at=now
-            )
-            event(TicketEvent.Kind.NOTE_ADDED, "", "")
+        for body, visibility, kind in (
+            (note, Visibility.INTERNAL, TicketEvent.Kind.NOTE_ADDED),
+            (reply, Visibility.PUBLIC, TicketEvent.Kind.REPLIED),
+        ):
+            if body:
+                Message.objects.using(alias).create(
+                    ticket=ticket,
+                    author_id=actor.id,
+                    author_name=actor.name,
+                    visibility=visibility,
+                    body=body,
+                    created_at=now,
+                )
+                event(kind, "", "")
         TicketEvent.objects.using(alias).bulk_create(events)
         new_key = (ticket.status, ticket.priority)
         if new_key != old_key:
             _bump_counts(alias, [(*old_key, -1), (*new_key, +1)])
+        _enqueue_update_emails(alias, ticket, actor, reply, old_key[0], old_assignee)
     return ticket
+
+
+def _enqueue_update_emails(
+    alias: str, ticket: Ticket, actor: Actor, reply: str, old_status: str, old_assignee
+) -> None:
+    """The emails one staff change causes. A reply that also resolves the ticket is one email
+    saying both; a note never causes a customer email."""
+    Kind = OutboxEmail.Kind
+    status_changed = ticket.status != old_status
+    if reply:
+        enqueue_for_customer(
+            alias,
+            Kind.REPLY,
+            ticket,
+            message=reply,
+            author_name=actor.name,
+            status_changed=status_changed,
+        )
+    elif status_changed and ticket.status == Status.RESOLVED:
+        enqueue_for_customer(alias, Kind.RESOLVED, ticket)
+    if ticket.assignee_id not in (None, old_assignee, actor.id):
+        enqueue_for_staff(
+            alias, Kind.ASSIGNED, ticket, staff_user_id=ticket.assignee_id, by=actor.name
+        )
 
 
 def ticket_change_status(
@@ -333,7 +383,7 @@ def ticket_change_status(
 
 
 def ticket_delete(*, department: Department, ticket_id: int) -> None:
-    """Delete a ticket with its notes and events, keeping the counts exact."""
+    """Delete a ticket with its messages, events and unsent emails, keeping the counts exact."""
     alias = department.alias
     with transaction.atomic(using=alias):
         ticket = Ticket.objects.using(alias).select_for_update().get(pk=ticket_id)

@@ -162,6 +162,8 @@ HELPDESK_RATE_LIMITS = {
     # Failed sign-ins from a browser that signed in as that username before (a device
     # cookie): the only limit on it, so strangers cannot lock a person out of their own browser.
     "login-device": (env.int("HELPDESK_LOGIN_FAILURES_PER_DEVICE", default=5), 15 * 60),
+    # Requests for a fresh link to one's ticket by email (each may send an email).
+    "link-request": (env.int("HELPDESK_LINK_REQUEST_LIMIT", default=5), 15 * 60),
 }
 # Behind N reverse proxies that append to X-Forwarded-For, the client is the N-th address from
 # the right. 0 (default): use the connection's address and ignore the header, which anyone can
@@ -173,6 +175,44 @@ HELPDESK_TRUSTED_PROXY_COUNT = env.int("HELPDESK_TRUSTED_PROXY_COUNT", default=0
 # migrations) needs this token in "Authorization: Bearer <token>" or "X-Healthz-Token", or a
 # signed-in superadmin. Empty (default): no token gives the detail.
 HELPDESK_HEALTHZ_TOKEN = env.str("HELPDESK_HEALTHZ_TOKEN", default="")
+
+# --- Email -------------------------------------------------------------------------------------
+# Every email is written to the department's outbox with the change that causes it and sent by
+# `python manage.py deliver_outbox` (a long-running worker; `make run` starts one). The
+# transport: EMAIL_URL (SMTP, e.g. smtp+tls://user:password@mail.example.com:587), or an
+# email service provider through django-anymail (EMAIL_BACKEND=anymail.backends.<esp>.EmailBackend
+# plus its ANYMAIL_* settings). Neither set: every message is written as an .eml file under
+# var/mail/ (open it with any mail program, or read it as text).
+MAIL_DIR = Path(env.str("HELPDESK_MAIL_DIR", default=str(DATA_DIR / "mail")))
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="runtime.mail.EmlFileBackend")
+EMAIL_FILE_PATH = MAIL_DIR
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+ANYMAIL = {
+    key[len("ANYMAIL_") :]: value
+    for key, value in env.ENVIRON.items()
+    if key.startswith("ANYMAIL_") and value
+}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Help desk <helpdesk@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Customers' replies come back to this address, tagged per ticket (support+BIL-7K3F9Q.tag@...):
+# the mail server must deliver plus-addresses to `manage.py ingest_email` (or the provider's
+# inbound webhook at /anymail/<esp>/inbound/).
+HELPDESK_REPLY_ADDRESS = env.str("HELPDESK_REPLY_ADDRESS", default="support@localhost")
+# Links in emails start with this (the address customers reach the site at).
+HELPDESK_SITE_URL = env.str("HELPDESK_SITE_URL", default="http://127.0.0.1:8000")
+# How long a link in an email opens the customer's ticket page.
+HELPDESK_CUSTOMER_LINK_DAYS = env.int("HELPDESK_CUSTOMER_LINK_DAYS", default=30)
+# Mail to an address no department claims (<NAME>_DEPARTMENT_EMAIL) goes to this department.
+HELPDESK_INBOUND_DEFAULT_DEPARTMENT = env.str(
+    "HELPDESK_INBOUND_DEFAULT_DEPARTMENT", default="general-inquiry"
+)
+# Largest email ingest_email accepts (bytes); larger mail is refused back to the sender.
+HELPDESK_INBOUND_MAX_BYTES = env.int("HELPDESK_INBOUND_MAX_BYTES", default=25 * 1024 * 1024)
+# Sending: attempts before a message is marked failed (then retried only from the admin page).
+HELPDESK_OUTBOX_MAX_ATTEMPTS = env.int("HELPDESK_OUTBOX_MAX_ATTEMPTS", default=8)
 
 # --- I18N ---------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -46,6 +46,7 @@ def test_seed_departments_keep_their_real_names_and_others_derive_one():
             "VIP_DEPARTMENT_DATABASE_URL": "postgres://db/vip",
             "VIP_DEPARTMENT_LABEL": "VIP Customers",
             "VIP_DEPARTMENT_CODE": "vip",
+            "VIP_DEPARTMENT_EMAIL": " vip@support.example ",
         }
     )
     meta = found.metadata
@@ -53,7 +54,9 @@ def test_seed_departments_keep_their_real_names_and_others_derive_one():
         "label": "Account & Billing",
         "code": "BIL",
         "variable": "ACCOUNT_BILLING_DEPARTMENT_DATABASE_URL",
+        "email": "",
     }
+    assert meta["vip_department"]["email"] == "vip@support.example"
     assert meta["field_service_department"]["label"] == "Field Service"
     assert meta["field_service_department"]["code"] == "FIE"
     assert meta["vip_department"]["label"] == "VIP Customers"

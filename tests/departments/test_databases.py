@@ -8,14 +8,14 @@ from django.db import connections
 from accounts.models import DepartmentMembership
 from departments.registry import UnknownDepartment, registry
 from tests.factories import TicketFactory, UserFactory
-from tickets.models import AdminNote, Ticket, TicketCount, TicketEvent
+from tickets.models import Message, Ticket, TicketCount, TicketEvent
 from tickets.selectors import ticket_find_by_reference
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
 DEPARTMENT_TABLES = {
     Ticket._meta.db_table,
-    AdminNote._meta.db_table,
+    Message._meta.db_table,
     TicketEvent._meta.db_table,
     TicketCount._meta.db_table,
 }

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.factories import TicketFactory, UserFactory
-from tickets.models import AdminNote, Status, Ticket
+from tickets.models import Message, Status, Ticket
 
 pytestmark = [
     pytest.mark.e2e,
@@ -100,7 +100,7 @@ def test_agent_resolves_a_ticket_with_a_note_and_the_customer_sees_the_status(ne
 
     stored = Ticket.objects.using(tech.alias).get(pk=ticket.pk)
     assert stored.status == Status.RESOLVED and stored.resolved_at is not None
-    assert AdminNote.objects.using(tech.alias).get().author_name == "Tess Tech"
+    assert Message.objects.using(tech.alias).get().author_name == "Tess Tech"
 
     customer = new_page()
     check_status(customer, ticket.reference, "ada@example.com")

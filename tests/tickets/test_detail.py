@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from tests.factories import SuperadminFactory, TicketFactory, UserFactory
 from tickets import forms, services
-from tickets.models import AdminNote, Priority, Status, Ticket, TicketEvent
+from tickets.models import Message, Priority, Status, Ticket, TicketEvent
 from tickets.services import MSG_NOTHING_TO_SAVE, MSG_STALE, Actor, ticket_update
 from tickets.views import staff as views
 
@@ -23,13 +23,18 @@ def detail_url(department, ticket) -> str:
 
 
 def change(ticket, **overrides) -> dict:
-    """The update form as the page rendered it for ``ticket``, with ``overrides``."""
+    """The update form as the page rendered it for ``ticket``, with ``overrides``; ``note=`` or
+    ``reply=`` is the text written with that button pressed (else "Save changes only")."""
+    sent = {"body": "", "send": "save"}
+    for button in ("note", "reply"):
+        if button in overrides:
+            sent = {"body": overrides.pop(button), "send": button}
     return {
         "version": ticket.version,
         "status": ticket.status,
         "priority": ticket.priority,
         "assignee": ticket.assignee_id or "",
-        "note": "",
+        **sent,
         **overrides,
     }
 
@@ -111,7 +116,7 @@ def test_status_change_with_note_in_one_save(client, agent, tech, ticket):
     stored = Ticket.objects.using(tech.alias).get(pk=ticket.pk)
     assert (stored.status, stored.version) == (Status.RESOLVED, 2)
     assert stored.resolved_at is not None
-    note = AdminNote.objects.using(tech.alias).get()
+    note = Message.objects.using(tech.alias).get()
     assert (note.body, note.author_id, note.author_name) == (
         "Reset the VPN.",
         agent.pk,
@@ -234,7 +239,7 @@ def test_version_conflict_keeps_the_note_and_shows_the_latest(client, agent, tec
     )
     response = client.post(
         detail_url(tech, ticket),
-        {**page_version, "status": Status.PENDING, "note": "Asked for logs <b>today</b>"},
+        {**page_version, "status": Status.PENDING, "body": "Asked for logs <b>today</b>", "send": "note"},
     )
     assert response.status_code == 409
     page = response.content.decode()
@@ -249,10 +254,10 @@ def test_version_conflict_keeps_the_note_and_shows_the_latest(client, agent, tec
     assert "Priority changed from Normal to High" in page
     stored = Ticket.objects.using(tech.alias).get(pk=ticket.pk)
     assert (stored.status, stored.priority, stored.version) == (Status.NEW, Priority.HIGH, 2)
-    assert not AdminNote.objects.using(tech.alias).exists()
+    assert not Message.objects.using(tech.alias).exists()
 
 
-def test_notes_newest_first_and_everything_escaped(client, agent, tech):
+def test_thread_oldest_first_and_everything_escaped(client, agent, tech):
     ticket = TicketFactory(
         department=tech,
         subject="<script>alert('subject')</script>",
@@ -273,7 +278,7 @@ def test_notes_newest_first_and_everything_escaped(client, agent, tech):
     assert "&lt;script&gt;alert(&#x27;subject&#x27;)&lt;/script&gt;" in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
     assert "&lt;i&gt;Staff&lt;/i&gt;" in page
-    assert page.index("&lt;script&gt;alert(&#x27;note&#x27;)") < page.index("first note")
+    assert page.index("&lt;script&gt;alert(&#x27;note&#x27;)") > page.index("first note")
 
 
 def test_department_down_is_a_503_naming_it(client, agent, tech, ticket, database_down):
@@ -297,7 +302,7 @@ def test_failed_save_keeps_the_typed_note(client, agent, tech, ticket):
     assert "Not saved: Technical Issues is not answering" in page
     assert "typed with care</textarea>" in page
     assert re.search(r'<option value="open" selected>Open</option>', page)
-    assert not AdminNote.objects.using(tech.alias).exists()
+    assert not Message.objects.using(tech.alias).exists()
 
 
 def test_database_down_on_save_hands_the_note_back(client, agent, tech, ticket, database_down):

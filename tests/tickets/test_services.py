@@ -10,7 +10,7 @@ from django.db.models import Count
 
 from tests.factories import SuperadminFactory, TicketFactory, UserFactory
 from tickets import services
-from tickets.models import AdminNote, Priority, Status, Ticket, TicketCount, TicketEvent
+from tickets.models import Message, Priority, Status, Ticket, TicketCount, TicketEvent
 from tickets.selectors import ticket_counts
 from tickets.services import (
     MSG_ASSIGNEE_NOT_MEMBER,
@@ -105,7 +105,7 @@ def test_status_change_with_note_in_one_transaction(tech):
     )
     assert updated.version == 2
     assert updated.resolved_at is not None
-    note = AdminNote.objects.using(tech.alias).get(ticket_id=ticket.pk)
+    note = Message.objects.using(tech.alias).get(ticket_id=ticket.pk)
     assert (note.author_name, note.body) == ("Sam Staff", "Replaced the toner.")
     kinds = list(
         TicketEvent.objects.using(tech.alias)
@@ -128,7 +128,7 @@ def test_failed_note_rolls_back_the_status_change(tech):
     ticket = TicketFactory(department=tech)
     # The note is written after the ticket row; failing there must undo the ticket change too.
     with (
-        mock.patch.object(AdminNote.objects, "using", side_effect=RuntimeError("boom")),
+        mock.patch.object(Message.objects, "using", side_effect=RuntimeError("boom")),
         pytest.raises(RuntimeError),
     ):
         ticket_change_status(
@@ -161,7 +161,7 @@ def test_stale_version_is_refused_and_nothing_changes(tech):
     assert excinfo.value.messages == [MSG_STALE]
     stored = Ticket.objects.using(tech.alias).get(pk=ticket.pk)
     assert (stored.status, stored.version) == (Status.OPEN, 2)
-    assert not AdminNote.objects.using(tech.alias).exists()
+    assert not Message.objects.using(tech.alias).exists()
 
 
 def test_nothing_to_save_is_an_error(tech):

@@ -33,6 +33,10 @@ def event_summary(event: TicketEvent) -> str:
         return f"Assigned to {new}" if new else f"Unassigned (was {old})"
     if event.kind == Kind.NOTE_ADDED:
         return "Internal note added"
+    if event.kind == Kind.REPLIED:
+        return "Replied to the customer"
+    if event.kind == Kind.CUSTOMER_REPLIED:
+        return "Customer replied by email" if event.new_value == "email" else "Customer replied"
     return event.get_kind_display()
 
 
@@ -48,9 +52,9 @@ STATUS_MEANING = {
     Status.NEW: "Your ticket is waiting for someone in the team to pick it up.",
     Status.OPEN: "Someone in the team is working on your ticket.",
     Status.PENDING: "We are waiting for something (often a reply from you) before we go on.",
-    Status.RESOLVED: "We think this is sorted. If it is not, submit a new ticket quoting "
-    "this reference.",
-    Status.CLOSED: "This ticket is closed.",
+    Status.RESOLVED: "We think this is sorted. If it is not, reply below and the ticket opens "
+    "again.",
+    Status.CLOSED: "This ticket is closed. To ask something more, open a new ticket.",
 }
 
 

@@ -64,8 +64,10 @@ def _unsaved_choices(data: dict, latest: Ticket) -> list[str]:
     return lost
 
 
-def _saved_summary(before: Ticket, after: Ticket, note: str) -> str:
+def _saved_summary(before: Ticket, after: Ticket, note: str, reply: str) -> str:
     parts = []
+    if reply:
+        parts.append(f"reply sent to {after.customer_email}")
     if before.status != after.status:
         parts.append(f"status is now {after.get_status_display()}")
     if before.priority != after.priority:
@@ -92,7 +94,7 @@ def ticket_detail(request: HttpRequest, department: str, ticket_id: int) -> Http
         return _work_ticket(request, dept, ticket_id)
     except DepartmentUnavailable as exc:
         # If the database fails before the form can be shown again, the note is handed back.
-        exc.unsaved_note = request.POST.get("note", "")[: forms.NOTE_MAX]
+        exc.unsaved_note = request.POST.get("body", "")[: forms.NOTE_MAX]
         raise
 
 
@@ -116,16 +118,18 @@ def _work_ticket(request: HttpRequest, dept: Department, ticket_id: int) -> Http
                 assignee=data["assignee"],
                 unassign=data["assignee"] is None,
                 note=data["note"],
+                reply=data["reply"],
             )
         except TicketConflict:
             # Show the latest version, and start the form from it so that saving again cannot
-            # undo the other person's change by accident. The typed note stays.
+            # undo the other person's change by accident. The typed text stays, and nothing
+            # was sent: the person reads the latest thread before sending again.
             detail = _load_detail(dept, ticket_id)
             conflict = _unsaved_choices(data, detail.ticket)
             form = _update_form(
                 detail.ticket,
                 dept,
-                initial=TicketUpdateForm.initial_for(detail.ticket, note=data["note"]),
+                initial=TicketUpdateForm.initial_for(detail.ticket, body=data["body"]),
             )
             status = 409
         except Ticket.DoesNotExist:
@@ -141,7 +145,9 @@ def _work_ticket(request: HttpRequest, dept: Department, ticket_id: int) -> Http
             save_failed = True
             status = 503
         else:
-            messages.success(request, _saved_summary(detail.ticket, updated, data["note"]))
+            messages.success(
+                request, _saved_summary(detail.ticket, updated, data["note"], data["reply"])
+            )
             return redirect(ticket_url(dept, updated))
     ticket = detail.ticket
     response = render(
@@ -150,7 +156,7 @@ def _work_ticket(request: HttpRequest, dept: Department, ticket_id: int) -> Http
         {
             "department": dept,
             "ticket": ticket,
-            "notes": detail.notes,
+            "thread": detail.messages,
             "events": detail.events,
             "assignee": users_by_id([ticket.assignee_id]).get(ticket.assignee_id),
             "form": form,
