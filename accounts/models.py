@@ -73,3 +73,23 @@ class DepartmentMembership(models.Model):
         except UnknownDepartment:
             label = f"{self.department} (not configured)"
         return f"{self.user} in {label}"
+
+
+class NotificationSettings(models.Model):
+    """Which emails a staff member wants. No row: the defaults below (email on; told when a
+    ticket is assigned to them or its customer replies; not about every new ticket)."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="notifications")
+    email_enabled = models.BooleanField(
+        "Email me at all", default=True, help_text="Off: no notification emails of any kind."
+    )
+    new_ticket = models.BooleanField("A new ticket arrives in one of my departments", default=False)
+    assigned_to_me = models.BooleanField("A ticket is assigned to me", default=True)
+    customer_replied = models.BooleanField("A customer replies on a ticket I hold", default=True)
+
+    class Meta:
+        verbose_name = "notification settings"
+        verbose_name_plural = "notification settings"
+
+    def __str__(self) -> str:
+        return f"Notification settings of {self.user}"

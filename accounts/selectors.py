@@ -9,7 +9,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
-from accounts.models import Role, User
+from accounts.models import NotificationSettings, Role, User
 from departments.registry import Department
 
 
@@ -84,3 +84,37 @@ def staff_changed(**kwargs) -> None:
 
 def _new_staff_version() -> None:
     cache.set(STAFF_VERSION_KEY, uuid.uuid4().hex, None)
+
+
+# Outbox kinds for staff -> the setting that must be on for the email to go out.
+NOTIFICATION_FIELDS = {
+    "new_ticket": "new_ticket",
+    "assigned": "assigned_to_me",
+    "customer_replied": "customer_replied",
+}
+
+
+def notification_recipients(
+    department: Department, kind: str, staff_user_id: int | None = None
+) -> list[str]:
+    """The addresses a staff notification goes to, as settings are now: ``staff_user_id``
+    alone (if still active and allowed in the department), or for a new ticket every active
+    member of the department (superadmins included) who opted in. Staff without an email
+    address, or with email off, get nothing."""
+    field = NOTIFICATION_FIELDS[kind]
+    default = NotificationSettings._meta.get_field(field).default
+    people = staff_for_department(department)
+    if staff_user_id is not None:
+        people = people.filter(pk=staff_user_id)
+    people = people.exclude(email="").select_related("notifications")
+    recipients = []
+    for user in people:
+        settings_ = getattr(user, "notifications", None)
+        wanted = (
+            settings_.email_enabled and getattr(settings_, field)
+            if settings_ is not None
+            else default
+        )
+        if wanted:
+            recipients.append(user.email)
+    return sorted(set(recipients))

@@ -59,8 +59,7 @@ MSG_NOTE_TOO_LONG = (
     f"The message must be {NOTE_MAX:,} characters or fewer (it has %(show_value)s characters)."
 )
 MSG_CHOOSE_SEND = (
-    "Choose how to send what you wrote: Send reply to customer, or Add internal note "
-    "(staff only)."
+    "Choose how to send what you wrote: Send reply to customer, or Add internal note (staff only)."
 )
 MSG_WRITE_REPLY = "Write the reply to the customer first."
 MSG_WRITE_NOTE = "Write the internal note first."

@@ -239,7 +239,12 @@ def test_version_conflict_keeps_the_note_and_shows_the_latest(client, agent, tec
     )
     response = client.post(
         detail_url(tech, ticket),
-        {**page_version, "status": Status.PENDING, "body": "Asked for logs <b>today</b>", "send": "note"},
+        {
+            **page_version,
+            "status": Status.PENDING,
+            "body": "Asked for logs <b>today</b>",
+            "send": "note",
+        },
     )
     assert response.status_code == 409
     page = response.content.decode()

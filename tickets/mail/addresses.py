@@ -26,6 +26,9 @@ _REPLY_SALT = "tickets.reply-address"
 _TAG_LENGTH = 12
 # The reference part of a reply address or Message-ID: CODE-XXXXXX (see tickets.references).
 _REFERENCE = r"[A-Za-z][A-Za-z0-9]{1,5}-[A-Za-z0-9]{4,10}"
+_TAGGED_LOCAL = re.compile(
+    rf"\+(?P<reference>{_REFERENCE})\.(?P<tag>[0-9A-Fa-f]{{{_TAG_LENGTH}}})$"
+)
 _MESSAGE_ID = re.compile(rf"^<?(?P<reference>{_REFERENCE})(?:\.[0-9a-f]{{32}})?@(?P<host>[^>]+)>?$")
 
 
@@ -99,7 +102,7 @@ def reference_from_reply_address(address: str) -> str | None:
     some mail servers lower-case the local part)."""
     _, address = parseaddr(address)
     local = address.rpartition("@")[0]
-    match = re.search(rf"\+(?P<reference>{_REFERENCE})\.(?P<tag>[0-9A-Fa-f]{{{_TAG_LENGTH}}})$", local)
+    match = _TAGGED_LOCAL.search(local)
     if not match:
         return None
     reference = match.group("reference").upper()
