@@ -64,6 +64,13 @@ class Migration(migrations.Migration):
             name="first_response_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
+        migrations.AddField(
+            model_name="ticket",
+            name="channel",
+            field=models.CharField(
+                blank=True, choices=[("web", "Web"), ("email", "Email")], max_length=10, null=True
+            ),
+        ),
         migrations.AlterField(
             model_name="ticketevent",
             name="kind",

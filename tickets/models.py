@@ -30,6 +30,11 @@ class Priority(models.IntegerChoices):
     URGENT = 4, "Urgent"
 
 
+class Channel(models.TextChoices):
+    WEB = "web", "Web"
+    EMAIL = "email", "Email"
+
+
 class Ticket(models.Model):
     reference = models.CharField(max_length=16, unique=True)
     customer_name = models.CharField(max_length=120)
@@ -46,6 +51,9 @@ class Ticket(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
     # The first public reply by staff (the SLA's first-response clock stops here).
     first_response_at = models.DateTimeField(null=True, blank=True)
+    # How the first message arrived. Null for tickets from before it was recorded (the web
+    # form); nullable so adding it is ADD COLUMN, not a rebuild of the tickets table.
+    channel = models.CharField(max_length=10, choices=Channel.choices, null=True, blank=True)
     # Bumped on every change; an update that names an older version is refused.
     version = models.PositiveIntegerField(default=1)
     # The public form's one-time token hashed with what was sent (tickets.services), so the
@@ -92,11 +100,6 @@ class Ticket(models.Model):
 class Visibility(models.TextChoices):
     PUBLIC = "public", "Reply to customer"
     INTERNAL = "internal", "Internal note"
-
-
-class Channel(models.TextChoices):
-    WEB = "web", "Web"
-    EMAIL = "email", "Email"
 
 
 class Message(models.Model):

@@ -22,6 +22,7 @@ from departments.registry import Department
 from tickets.mail.outbox import enqueue_for_customer, enqueue_for_staff
 from tickets.models import (
     DONE_STATUSES,
+    Channel,
     Message,
     OutboxEmail,
     Priority,
@@ -164,6 +165,7 @@ def ticket_create(
     priority: int = Priority.NORMAL,
     actor: Actor = CUSTOMER,
     submission_token: str = "",
+    channel: str = Channel.WEB,
 ) -> Ticket:
     """Create a ticket, its ``created`` event and its count in one transaction.
 
@@ -182,6 +184,7 @@ def ticket_create(
         priority=priority,
     )
     ticket.created_at = ticket.updated_at = now
+    ticket.channel = channel
     ticket.reference = new_reference(department)
     if submission_token:
         ticket.submission_key = submission_key(token=submission_token, ticket=ticket)
