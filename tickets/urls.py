@@ -8,6 +8,9 @@ urlpatterns = [
     path("submitted/<str:reference>/", views.ticket_submitted, name="ticket_submitted"),
     path("status/", views.status_lookup, name="status_lookup"),
     path("status/<str:reference>/", views.status_detail, name="status_detail"),
+    # The customer's ticket page: the link in every email (a signed, expiring token).
+    path("ticket/", views.customer_link_request, name="customer_link_request"),
+    path("ticket/<str:token>/", views.customer_ticket, name="customer_ticket"),
     # Staff
     path("dashboard/", views.DashboardView.as_view(), name="dashboard"),
     path("t/", views.ticket_find, name="ticket_find"),

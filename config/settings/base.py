@@ -162,6 +162,8 @@ HELPDESK_RATE_LIMITS = {
     # Failed sign-ins from a browser that signed in as that username before (a device
     # cookie): the only limit on it, so strangers cannot lock a person out of their own browser.
     "login-device": (env.int("HELPDESK_LOGIN_FAILURES_PER_DEVICE", default=5), 15 * 60),
+    # Customers' replies on their ticket page.
+    "customer-reply": (env.int("HELPDESK_CUSTOMER_REPLY_LIMIT", default=20), 15 * 60),
     # Requests for a fresh link to one's ticket by email (each may send an email).
     "link-request": (env.int("HELPDESK_LINK_REQUEST_LIMIT", default=5), 15 * 60),
 }

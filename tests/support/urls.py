@@ -40,6 +40,8 @@ def sample_parameters(*, user, department, ticket) -> dict[str, str]:
     """Values for every URL parameter the project's patterns take (the admin's included)."""
     from django.contrib.contenttypes.models import ContentType
 
+    from tickets.mail.addresses import customer_link_token
+
     return {
         "object_id": user.pk,
         "id": user.pk,
@@ -49,6 +51,7 @@ def sample_parameters(*, user, department, ticket) -> dict[str, str]:
         "department": department.slug,
         "ticket_id": ticket.pk,
         "reference": ticket.reference,
+        "token": customer_link_token(ticket.reference, ticket.customer_email),
     }
 
 

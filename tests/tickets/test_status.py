@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from tests.factories import TicketFactory
 from tickets import forms
+from tickets.mail.addresses import customer_link_path
 from tickets.models import Status
 from tickets.services import Actor, ticket_change_status
 from tickets.views import public as views
@@ -40,8 +41,9 @@ def test_match_shows_status_department_dates_and_status_history(client, billing,
     )
     # Email in another case, reference typed loosely: still a match.
     response = look_up(client, ticket.reference.lower().replace("-", " "), "ADA@example.COM")
+    # It leads to the customer's ticket page, the same one the emails link to.
     assert response.status_code == 302
-    assert response["Location"] == reverse("status_detail", args=[ticket.reference])
+    assert response["Location"] == customer_link_path(ticket.reference, ticket.customer_email)
     page = client.get(response["Location"]).content.decode()
     assert 'class="status status-pending">Pending</span>' in page
     assert "Account &amp; Billing" in page
@@ -128,7 +130,8 @@ def test_status_page_when_department_goes_down(client, database_down, billing, t
     assert look_up(client, ticket.reference).status_code == 302
     with database_down(billing):
         response = client.get(reverse("status_detail", args=[ticket.reference]))
-    assert response.status_code == 503
+        customer_page = client.get(customer_link_path(ticket.reference, ticket.customer_email))
+    assert response.status_code == 503 and customer_page.status_code == 503
     assert "Account &amp; Billing is unavailable right now" in response.content.decode()
 
 

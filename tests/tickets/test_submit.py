@@ -71,8 +71,9 @@ def test_confirmation_shows_reference_department_and_next_steps(client, billing)
     assert "What happens next" in page
     assert reverse("status_detail", args=[ticket.reference]) in page
     # The confirmation's status link works in the same browser without typing anything.
-    status = client.get(reverse("status_detail", args=[ticket.reference]))
+    status = client.get(reverse("status_detail", args=[ticket.reference]), follow=True)
     assert status.status_code == 200 and "New" in status.content.decode()
+    assert status.redirect_chain[-1][0].startswith("/ticket/")
 
 
 def test_confirmation_is_only_for_the_browser_that_submitted(client, billing):
@@ -281,7 +282,8 @@ def test_a_replay_from_a_browser_that_lost_the_answer_still_shows_the_confirmati
     ticket = Ticket.objects.using(billing.alias).get()
     assert response.redirect_chain == [(reverse("ticket_submitted", args=[ticket.reference]), 302)]
     assert ticket.reference in response.content.decode()
-    assert retry.get(reverse("status_detail", args=[ticket.reference])).status_code == 200
+    opened = retry.get(reverse("status_detail", args=[ticket.reference]), follow=True)
+    assert opened.status_code == 200
 
 
 def test_every_load_of_the_form_gets_a_new_token_and_each_makes_its_own_ticket(client, tech):

@@ -19,10 +19,10 @@ from accounts.ratelimit import RateLimit, client_address
 from departments.errors import DepartmentUnavailable
 from departments.registry import Department
 from tickets.forms import StatusLookupForm, TicketSubmissionForm
+from tickets.mail.addresses import customer_link_path
 from tickets.models import Ticket
 from tickets.references import InvalidReference, department_for_reference
 from tickets.selectors import (
-    ticket_customer_history,
     ticket_find_by_reference,
     ticket_find_for_customer,
     ticket_for_submission,
@@ -54,8 +54,12 @@ _SERVICE_FIELDS = {"customer_name": "name", "customer_email": "email", "customer
 
 @require_http_methods(["GET", "POST"])
 def ticket_submit(request: HttpRequest) -> HttpResponse:
-    form = TicketSubmissionForm(request.POST if request.method == "POST" else None)
-    if request.method != "POST" or not form.is_valid():
+    if request.method != "POST":
+        return render(
+            request, SUBMIT_TEMPLATE, {"form": TicketSubmissionForm(initial=_follow_up(request))}
+        )
+    form = TicketSubmissionForm(request.POST)
+    if not form.is_valid():
         return render(request, SUBMIT_TEMPLATE, {"form": form})
 
     data = form.cleaned_data
@@ -111,6 +115,16 @@ def ticket_submit(request: HttpRequest) -> HttpResponse:
         response["Retry-After"] = "60"
         return response
     return _submitted(request, ticket)
+
+
+def _follow_up(request: HttpRequest) -> dict:
+    """``?follow_up=BIL-7K3F9Q`` (from a closed ticket's page): the new ticket names the old
+    one and goes to its department. Anything else in the parameter is ignored."""
+    try:
+        department, reference = department_for_reference(request.GET.get("follow_up", "")[:32])
+    except InvalidReference:
+        return {}
+    return {"department": department.slug, "subject": f"Follow-up to {reference}"}
 
 
 def _submitted(request: HttpRequest, ticket: Ticket) -> HttpResponse:
@@ -186,23 +200,20 @@ def status_lookup(request: HttpRequest) -> HttpResponse:
         return render(request, STATUS_LOOKUP_TEMPLATE, {"form": form, "no_match": MSG_NO_MATCH})
     reservation.release()
     remember(request, SESSION_VISIBLE, found[1].reference)
-    return redirect("status_detail", reference=found[1].reference)
+    # The same page as the link in the emails, with a fresh link bound to this address.
+    return redirect(customer_link_path(found[1].reference, found[1].customer_email))
 
 
 def status_detail(request: HttpRequest, reference: str) -> HttpResponse:
+    """The confirmation's "follow your ticket" link: this browser submitted the ticket (or
+    proved it), so it is sent on to the customer's page; anyone else proves it first."""
     if reference not in request.session.get(SESSION_VISIBLE, {}):
         return redirect(_status_lookup_url(reference))
     try:
-        department, reference = department_for_reference(reference)
+        _, reference = department_for_reference(reference)
     except InvalidReference:  # a department removed from the configuration since
         raise Http404("No such ticket") from None
     found = ticket_find_by_reference(reference, what="show this ticket")
     if found is None:
         raise Http404("No such ticket")
-    ticket = found[1]
-    history = ticket_customer_history(department, ticket)
-    return render(
-        request,
-        "tickets/status_detail.html",
-        {"ticket": ticket, "department": department, "history": history},
-    )
+    return redirect(customer_link_path(found[1].reference, found[1].customer_email))
