@@ -89,11 +89,11 @@ def test_agent_resolves_a_ticket_with_a_note_and_the_customer_sees_the_status(ne
     expect(agent.locator("h1")).to_have_text("VPN drops <script>alert('x')</script>")
 
     agent.get_by_label("Status").select_option(label="Resolved")
-    agent.get_by_label("Internal note (optional)").fill("Replaced the <b>router</b>.")
-    agent.get_by_role("button", name="Save changes").click()
+    agent.get_by_label("Reply or internal note").fill("Replaced the <b>router</b>.")
+    agent.get_by_role("button", name="Add internal note").click()
     expect(agent.get_by_role("status")).to_contain_text("status is now Resolved, note added")
     expect(agent.locator(".ticket-badges .status")).to_have_text("Resolved")
-    expect(agent.locator(".note-body")).to_have_text("Replaced the <b>router</b>.")
+    expect(agent.locator(".entry-internal .entry-body")).to_have_text("Replaced the <b>router</b>.")
     history = agent.get_by_role("table")
     expect(history).to_contain_text("Status changed from New to Resolved")
     expect(history).to_contain_text("Internal note added")
@@ -133,14 +133,14 @@ def test_two_agents_at_once_the_second_save_is_refused_and_keeps_the_note(new_pa
     sign_in(second, "second", goto=url)
 
     first.get_by_label("Priority").select_option(label="Urgent")
-    first.get_by_role("button", name="Save changes").click()
+    first.get_by_role("button", name="Save changes only").click()
     expect(first.get_by_role("status")).to_contain_text("priority is now Urgent")
 
     second.get_by_label("Status").select_option(label="Closed")
-    second.get_by_label("Internal note (optional)").fill("Closing as duplicate.")
-    second.get_by_role("button", name="Save changes").click()
+    second.get_by_label("Reply or internal note").fill("Closing as duplicate.")
+    second.get_by_role("button", name="Add internal note").click()
     expect(second.get_by_role("alert")).to_contain_text("someone else changed this ticket")
-    expect(second.get_by_label("Internal note (optional)")).to_have_value("Closing as duplicate.")
+    expect(second.get_by_label("Reply or internal note")).to_have_value("Closing as duplicate.")
     expect(second.get_by_label("Priority")).to_have_value("4")  # the latest, not a revert
     assert Ticket.objects.using(tech.alias).get(pk=ticket.pk).status == Status.NEW
 
