@@ -1,12 +1,17 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
-from accounts.models import DepartmentMembership, User
+from accounts.models import DepartmentMembership, NotificationSettings, User
 
 
 class MembershipInline(admin.TabularInline):
     model = DepartmentMembership
     extra = 1
+
+
+class NotificationSettingsInline(admin.StackedInline):
+    model = NotificationSettings
+    can_delete = False
 
 
 @admin.register(User)
@@ -21,4 +26,4 @@ class StaffUserAdmin(UserAdmin):
     )
     list_display = ("username", "email", "role", "is_active", "last_login")
     list_filter = ("role", "is_active", "memberships__department")
-    inlines = (MembershipInline,)
+    inlines = (MembershipInline, NotificationSettingsInline)

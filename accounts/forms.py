@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 
+from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.core.exceptions import ValidationError
 from django.views.decorators.debug import sensitive_variables
 
+from accounts.models import NotificationSettings
 from accounts.ratelimit import (
     PasswordAttempt,
     PasswordThrottled,
@@ -106,3 +108,9 @@ class ThrottledPasswordChangeForm(_PasswordChecking, PasswordChangeForm):
     def clean_old_password(self):
         attempt = self._reserve(self.request, self.user.get_username())
         return self._checked(attempt, super().clean_old_password)
+
+
+class NotificationSettingsForm(forms.ModelForm):
+    class Meta:
+        model = NotificationSettings
+        fields = ("email_enabled", "new_ticket", "assigned_to_me", "customer_replied")

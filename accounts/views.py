@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView, PasswordChangeView
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.views.decorators.http import require_http_methods
 
-from accounts.forms import ThrottledAuthenticationForm, ThrottledPasswordChangeForm
+from accounts.forms import (
+    NotificationSettingsForm,
+    ThrottledAuthenticationForm,
+    ThrottledPasswordChangeForm,
+)
+from accounts.models import NotificationSettings
 from accounts.ratelimit import DEVICE_COOKIE, DEVICE_MAX_AGE, device_cookie_value
 
 MSG_PASSWORD_CHANGED = "Your password has been changed. Your other sessions have been signed out."
@@ -60,3 +69,24 @@ class StaffPasswordChangeView(_Answers429WhenThrottled, PasswordChangeView):
         # The change voided every device cookie (see accounts.ratelimit): this browser keeps one.
         remember_device(response, form.user)
         return response
+
+
+MSG_NOTIFICATIONS_SAVED = "Your email notification settings are saved."
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def notification_settings(request: HttpRequest) -> HttpResponse:
+    """Which emails this staff member gets. Saved as a row only once they change something."""
+    current = NotificationSettings.objects.filter(user=request.user).first()
+    current = current or NotificationSettings(user=request.user)
+    form = NotificationSettingsForm(request.POST or None, instance=current)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, MSG_NOTIFICATIONS_SAVED)
+        return redirect("accounts:notifications")
+    return render(
+        request,
+        "accounts/notifications.html",
+        {"form": form, "has_email": bool(request.user.email)},
+    )
