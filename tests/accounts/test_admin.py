@@ -48,6 +48,7 @@ def test_create_an_agent_with_memberships_who_can_then_work_those_tickets(
             "password2": "a sturdy passphrase 42",
             "role": Role.AGENT,
             **inline(prefix, [tech.slug, billing.slug]),
+            **inline("notifications", []),  # the notification settings inline, left as is
         },
     )
     assert response.status_code == 302, response.context and response.context["errors"]
@@ -118,6 +119,7 @@ def test_removing_a_membership_takes_the_access_away(admin_client, tech, billing
         "memberships-1-user": str(agent.pk),
         "memberships-1-department": billing.slug,
         "memberships-1-DELETE": "on",
+        **inline("notifications", []),
     }
     response = admin_client.post(change_url, data)
     assert response.status_code == 302, response.context and response.context["errors"]
