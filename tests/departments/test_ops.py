@@ -482,3 +482,41 @@ def test_a_department_added_by_environment_variable_is_migrated_with_no_code_cha
     assert shown.returncode == 0, shown.stderr
     (field,) = json.loads(shown.stdout)["departments"]
     assert (field["department"], field["pending"]) == ("field-service", [LATEST])
+
+
+def test_notes_written_before_the_conversation_become_internal_messages_and_back(dbs):
+    (alpha,) = dbs.install({"ALPHA": dbs.url("alpha")})
+    assert run("migrate_departments", "--noinput").code == 0
+    assert run("rollback_departments", "--noinput", "--to", "0005").code == 0
+    connection = connections[alpha.alias]
+    q = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {q('tickets_ticket')} (reference, customer_name, customer_email, "
+            "customer_phone, subject, message, status, priority, created_at, updated_at, version) "
+            "VALUES ('ALP-222222', 'Ada', 'ada@x.test', '', 'Old', 'Old message', 'new', 2, "
+            "%s, %s, 1)",
+            ["2026-01-01 00:00:00", "2026-01-01 00:00:00"],
+        )
+        cursor.execute(f"SELECT id FROM {q('tickets_ticket')}")
+        ticket_id = cursor.fetchone()[0]
+        cursor.execute(
+            f"INSERT INTO {q('tickets_adminnote')} (ticket_id, author_id, author_name, body, "
+            "created_at) VALUES (%s, 3, 'Sam', 'an old internal note', %s)",
+            [ticket_id, "2026-01-02 00:00:00"],
+        )
+    assert run("migrate_departments", "--noinput").code == 0
+    from tickets.models import Message, Visibility
+
+    (message,) = Message.objects.using(alpha.alias).all()
+    assert (message.body, message.author_name, message.visibility, message.from_customer) == (
+        "an old internal note",
+        "Sam",
+        Visibility.INTERNAL,
+        False,
+    )
+    # And back: the rows are notes again.
+    assert run("rollback_departments", "--noinput", "--to", "0005").code == 0
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT body FROM {q('tickets_adminnote')}")
+        assert cursor.fetchall() == [("an old internal note",)]
