@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from departments.registry import Department
+from tickets.conversation import customer_reply
 from tickets.models import Priority, Status, Ticket
 from tickets.services import CUSTOMER, Actor, ticket_create, ticket_update
 
@@ -47,12 +48,29 @@ def create_demo_tickets(department: Department, *, count: int, seed: int | None 
         )
         status = rng.choice(Status.values)
         if status != Status.NEW:
-            ticket_update(
+            ticket = ticket_update(
                 department=department,
                 ticket_id=ticket.pk,
                 expected_version=ticket.version,
                 actor=system,
-                status=status,
+                status=Status.PENDING if status != Status.CLOSED else status,
                 note="Demo: moved along the workflow.",
+                reply="Thanks for writing in. Could you tell us a little more?",
             )
+            if status in (Status.OPEN, Status.RESOLVED):
+                customer_reply(
+                    department=department,
+                    ticket_id=ticket.pk,
+                    body="Of course: it happens every morning.",
+                )
+            if status == Status.RESOLVED:
+                ticket = Ticket.objects.using(department.alias).get(pk=ticket.pk)
+                ticket_update(
+                    department=department,
+                    ticket_id=ticket.pk,
+                    expected_version=ticket.version,
+                    actor=system,
+                    status=status,
+                    reply="That is sorted now. Reply if anything is still wrong.",
+                )
     return count
