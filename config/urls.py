@@ -8,5 +8,7 @@ urlpatterns = [
     # Django's admin (staff users and membership) lives apart from the ticket dashboard.
     path("manage/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    # Inbound email from providers (/anymail/<esp>/inbound/, behind ANYMAIL_WEBHOOK_SECRET).
+    path("anymail/", include("anymail.urls")),
     path("", include("tickets.urls")),
 ]
