@@ -329,24 +329,22 @@ def ingest_email(
     envelope_recipients: Iterable[str] = (),
     envelope_sender: str | None = None,
 ) -> Outcome:
-    """Take in one email as received (RFC 822 bytes), logging what happened."""
+    """Take in one email as received (RFC 822 bytes). Callers report the outcome (``log``)."""
     limit = settings.HELPDESK_INBOUND_MAX_BYTES
     if len(raw) > limit:
-        outcome = Outcome(Kind.REJECTED, reason=f"larger than {limit:,} bytes")
-    elif (message := parse_email(raw)) is None:
-        outcome = Outcome(Kind.REJECTED, reason="not a readable email")
-    else:
-        outcome = ingest_message(
-            message,
-            raw,
-            envelope_recipients=envelope_recipients,
-            envelope_sender=envelope_sender,
-        )
-    log(outcome)
-    return outcome
+        return Outcome(Kind.REJECTED, reason=f"larger than {limit:,} bytes")
+    if (message := parse_email(raw)) is None:
+        return Outcome(Kind.REJECTED, reason="not a readable email")
+    return ingest_message(
+        message,
+        raw,
+        envelope_recipients=envelope_recipients,
+        envelope_sender=envelope_sender,
+    )
 
 
 def log(outcome: Outcome) -> None:
+    """One log record of what became of an email, with its outcome as structured fields."""
     level = {Kind.REJECTED: logging.WARNING, Kind.DEFERRED: logging.ERROR}.get(
         outcome.kind, logging.INFO
     )

@@ -16,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.dispatch import receiver
 
 from departments.errors import DepartmentUnavailable
-from tickets.mail.inbound import Kind, Outcome, ingest_email
+from tickets.mail.inbound import Kind, Outcome, ingest_email, log
 
 WHAT = "take in an email"
 
@@ -36,6 +36,7 @@ def take_in(sender, event: AnymailInboundEvent, esp_name: str, **kwargs) -> Outc
         envelope_recipients=[recipient] if recipient else [],
         envelope_sender=getattr(message, "envelope_sender", None),
     )
+    log(outcome)
     if outcome.kind == Kind.DEFERRED:
         if outcome.department is None:
             raise ImproperlyConfigured(outcome.reason)

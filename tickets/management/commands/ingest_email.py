@@ -13,7 +13,7 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from tickets.mail.inbound import Kind, ingest_email
+from tickets.mail.inbound import Kind, ingest_email, log
 
 EX_DATAERR = 65
 EX_TEMPFAIL = 75
@@ -48,9 +48,12 @@ class Command(BaseCommand):
         # One byte over the limit is enough to know it is too large; the rest is never read.
         raw = sys.stdin.buffer.read(settings.HELPDESK_INBOUND_MAX_BYTES + 1)
         outcome = ingest_email(raw, envelope_recipients=recipient, envelope_sender=sender)
+        # A failure's record is the one line on stderr, which the mail server logs and puts in
+        # the bounce; mail taken in or ignored is also logged, as the webhook logs it.
         if outcome.kind == Kind.REJECTED:
             raise CommandError(str(outcome), returncode=EX_DATAERR)
         if outcome.kind == Kind.DEFERRED:
             raise CommandError(str(outcome), returncode=EX_TEMPFAIL)
+        log(outcome)
         style = self.style.WARNING if outcome.kind == Kind.IGNORED else self.style.SUCCESS
         self.stdout.write(style(str(outcome)))
