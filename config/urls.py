@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from departments.views import healthz
+from tickets.mail.webhooks import inbound_urlpatterns
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -9,6 +10,6 @@ urlpatterns = [
     path("manage/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     # Inbound email from providers (/anymail/<esp>/inbound/, behind ANYMAIL_WEBHOOK_SECRET).
-    path("anymail/", include("anymail.urls")),
+    path("anymail/", include((inbound_urlpatterns(), "anymail"))),
     path("", include("tickets.urls")),
 ]

@@ -132,3 +132,15 @@ def test_a_department_that_is_down_answers_503_so_the_provider_retries(
 
     assert post(client, postmark_payload(to="support@localhost"), **auth()).status_code == 200
     assert Ticket.objects.using(general.alias).count() == 1
+
+
+def test_without_a_secret_configured_there_is_no_webhook(client, general):
+    with override_settings(ANYMAIL={}):
+        response = post(client, postmark_payload(to="support@localhost"))
+    assert response.status_code == 404
+    assert not Ticket.objects.using(general.alias).exists()
+
+
+def test_a_payload_that_is_not_postmarks_is_a_400(client):
+    response = client.post(URL, data="not json", content_type="application/json", **auth())
+    assert response.status_code == 400
