@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_tables2",
+    # Email providers' inbound webhooks (/anymail/<esp>/inbound/) and sending backends.
+    "anymail",
     "runtime",
     "accounts",
     "departments",

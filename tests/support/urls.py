@@ -10,6 +10,8 @@ from django.urls.resolvers import RegexPattern
 
 _ROUTE_PARAM = re.compile(r"<(?:\w+:)?(\w+)>")
 _REGEX_GROUP = re.compile(r"\(\?P<(\w+)>[^)]*\)")
+# An optional unnamed group, such as anymail's ``^mailgun/inbound(_mime)?/$``: left out.
+_OPTIONAL_GROUP = re.compile(r"\((?!\?P<)[^)]*\)\?")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ def _fill(pattern, samples: dict[str, str]) -> str:
 
     text = str(pattern)
     if isinstance(pattern, RegexPattern):
+        text = _OPTIONAL_GROUP.sub("", text)
         return _REGEX_GROUP.sub(sample, text).lstrip("^").rstrip("$")
     return _ROUTE_PARAM.sub(sample, text)
 

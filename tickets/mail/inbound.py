@@ -1,0 +1,361 @@
+"""Email in: one received email becomes a customer's reply on their ticket or a new ticket.
+
+Shared by ``manage.py ingest_email`` (a mail server pipes each message to it) and the email
+providers' inbound webhooks (``tickets.mail.webhooks``). Whatever arrives gets an ``Outcome``;
+only a department database that is down makes the caller try again later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from email import policy
+from email.header import decode_header, make_header
+from email.message import Message
+from email.parser import BytesParser
+from email.utils import getaddresses, parseaddr
+from enum import StrEnum
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+
+from departments.errors import DepartmentUnavailable
+from departments.registry import Department, UnknownDepartment, all_departments, get_department
+from tickets.conversation import TicketClosed, customer_reply, customer_told_closed, dedupe_key
+from tickets.mail.addresses import reference_from_message_id, reference_from_reply_address
+from tickets.mail.body import EMPTY_BODY, clean_text, extract_body, shorten
+from tickets.models import Channel, Ticket
+from tickets.models import Message as ThreadMessage
+from tickets.selectors import ticket_find_by_reference, ticket_for_submission
+from tickets.services import ticket_create
+
+logger = logging.getLogger(__name__)
+
+NO_SUBJECT = "(no subject)"
+# Model limits (tickets.models); longer values are cut rather than refused.
+_SUBJECT_MAX = Ticket._meta.get_field("subject").max_length
+_NAME_MAX = Ticket._meta.get_field("customer_name").max_length
+_EMAIL_MAX = Ticket._meta.get_field("customer_email").max_length
+_MESSAGE_MAX = Ticket._meta.get_field("message").max_length
+_BODY_MAX = ThreadMessage._meta.get_field("body").max_length
+
+# Headers naming where the mail was delivered: the reply tag and the department address are
+# looked for in all of them (Bcc'd and forwarded mail shows only in the last two).
+RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To")
+_LOOP_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
+_SYSTEM_SENDERS = frozenset({"mailer-daemon", "postmaster"})
+_AUTOMATED_REPORTS = frozenset({"delivery-status", "disposition-notification"})
+_PARSER = BytesParser(policy=policy.compat32)
+
+
+class Kind(StrEnum):
+    ADDED = "added"  # a reply on an existing ticket
+    CREATED = "created"  # a new ticket
+    DUPLICATE = "duplicate"  # this mail was taken in before; nothing written
+    IGNORED = "ignored"  # automatic mail (auto-reply, bounce, list): accepted, never answered
+    REJECTED = "rejected"  # cannot be taken in; the sender should be told (bounce)
+    DEFERRED = "deferred"  # a department database is down; deliver again later
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: Kind
+    reference: str = ""
+    department: Department | None = None
+    reason: str = ""
+
+    def __str__(self) -> str:
+        note = f" ({self.reason})" if self.reason else ""
+        match self.kind:
+            case Kind.ADDED:
+                return f"Added to {self.reference}{note}"
+            case Kind.CREATED:
+                return f"New ticket {self.reference} in {self.department}{note}"
+            case Kind.DUPLICATE:
+                return f"Already received as {self.reference}{note}"
+            case Kind.IGNORED:
+                return f"Ignored: {self.reason}"
+            case Kind.REJECTED:
+                return f"Rejected: {self.reason}"
+            case _:
+                return f"Deferred: {self.reason}"
+
+
+@dataclass(frozen=True)
+class _Mail:
+    """What the routing needs from one parsed email."""
+
+    message_id: str  # the Message-ID, or a hash of the raw bytes when it has none
+    sender_name: str
+    sender: str  # the From address
+    subject: str
+    recipients: tuple[str, ...]
+    referenced_ids: tuple[str, ...]  # In-Reply-To first, then References newest first
+
+
+def _header(message: Message, name: str) -> str:
+    """A header's value as text: RFC 2047 words decoded, on one line, storable."""
+    values = message.get_all(name) or []
+    texts = []
+    for value in values:
+        try:
+            text = str(make_header(decode_header(str(value))))
+        except (LookupError, UnicodeError, ValueError, TypeError, AssertionError):
+            text = str(value)
+        texts.append(text)
+    return clean_text(" ".join(" ".join(texts).split()))
+
+
+def _addresses(message: Message, names: Iterable[str]) -> list[str]:
+    raw = [str(value) for name in names for value in (message.get_all(name) or [])]
+    return [address for _, address in getaddresses(raw) if "@" in address]
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    return " ".join(text.split())[:limit]
+
+
+def loop_reason(message: Message, envelope_sender: str | None) -> str:
+    """Why this mail was written by a machine (and must never be answered), or ``""``.
+
+    RFC 3834's Auto-Submitted, the older Precedence and X-Autoreply/X-Autorespond headers,
+    and bounces (RFC 3464 reports, the null sender, MAILER-DAEMON and postmaster).
+    """
+    auto = _header(message, "Auto-Submitted").split(";")[0].strip().lower()
+    if auto and auto != "no":
+        return f"automatic mail (Auto-Submitted: {_one_line(auto, 40)})"
+    precedence = _header(message, "Precedence").strip().lower()
+    if precedence in _LOOP_PRECEDENCE:
+        return f"automatic mail (Precedence: {precedence})"
+    for name in ("X-Autoreply", "X-Autorespond"):
+        if message.get(name) is not None:
+            return f"auto-reply ({name})"
+    if message.get_content_type() == "multipart/report":
+        report = str(message.get_param("report-type") or "").lower()
+        if report in _AUTOMATED_REPORTS:
+            return f"automatic report ({report})"
+    return_path = message.get_all("Return-Path") or []
+    if envelope_sender == "" or any(str(value).strip() == "<>" for value in return_path):
+        return "bounce (empty return path)"
+    _, sender = parseaddr(_header(message, "From"))
+    if sender.rpartition("@")[0].lower() in _SYSTEM_SENDERS:
+        return f"bounce (from {sender.rpartition('@')[0]})"
+    if sender and sender.lower() in _own_addresses():
+        return "sent by this help desk"
+    return ""
+
+
+def _own_addresses() -> set[str]:
+    own = {settings.HELPDESK_REPLY_ADDRESS, settings.DEFAULT_FROM_EMAIL}
+    own.update(d.email for d in all_departments())
+    return {parseaddr(a)[1].lower() for a in own if a}
+
+
+def _read(message: Message, raw: bytes, envelope_recipients: Iterable[str]) -> _Mail | str:
+    """The parts of ``message`` that routing needs, or why it cannot be taken in."""
+    from_header = _header(message, "From")
+    name, sender = parseaddr(from_header)
+    sender = sender.strip()
+    try:
+        if len(sender) > _EMAIL_MAX:
+            raise ValidationError("too long")
+        validate_email(sender)
+    except ValidationError:
+        shown = _one_line(from_header, 80) or "none"
+        return f"no usable From address (From: {shown})"
+    message_id = _header(message, "Message-ID").strip()[:998]
+    if not message_id:
+        message_id = "sha256:" + hashlib.sha256(raw).hexdigest()
+    referenced = _header(message, "In-Reply-To").split()
+    referenced += reversed(_header(message, "References").split())
+    return _Mail(
+        message_id=message_id,
+        sender_name=clean_text(name).strip()[:_NAME_MAX] or sender.rpartition("@")[0][:_NAME_MAX],
+        sender=sender,
+        subject=_header(message, "Subject").strip()[:_SUBJECT_MAX] or NO_SUBJECT,
+        recipients=tuple(
+            [*_addresses(message, RECIPIENT_HEADERS), *(r for r in envelope_recipients if r)]
+        ),
+        referenced_ids=tuple(referenced),
+    )
+
+
+def _referenced_ticket(mail: _Mail) -> tuple[Department, Ticket] | None:
+    """The ticket this mail answers: named by a tagged reply address (tag checked), else by an
+    In-Reply-To/References id of ours. Raises ``DepartmentUnavailable``."""
+    references = [reference_from_reply_address(a) for a in mail.recipients]
+    references += [reference_from_message_id(i) for i in mail.referenced_ids]
+    seen: set[str] = set()
+    for reference in references:
+        if reference is None or reference in seen:
+            continue
+        seen.add(reference)
+        found = ticket_find_by_reference(reference, what="take in an email")
+        if found is not None:
+            return found
+    return None
+
+
+def department_for_recipients(recipients: Iterable[str]) -> Department:
+    """The department whose own address the mail was sent to (``<NAME>_DEPARTMENT_EMAIL``, any
+    letter case, plus-address detail ignored), else ``HELPDESK_INBOUND_DEFAULT_DEPARTMENT``,
+    else the first department."""
+    departments = all_departments()
+    if not departments:
+        raise UnknownDepartment("no department is configured")
+    by_address = {d.email.strip().casefold(): d for d in departments if d.email.strip()}
+    for recipient in recipients:
+        address = recipient.strip().casefold()
+        local, _, host = address.rpartition("@")
+        for candidate in (address, f"{local.split('+', 1)[0]}@{host}"):
+            if candidate in by_address:
+                return by_address[candidate]
+    try:
+        return get_department(settings.HELPDESK_INBOUND_DEFAULT_DEPARTMENT)
+    except UnknownDepartment:
+        return departments[0]
+
+
+def _text(body, limit: int) -> str:
+    text = body.text
+    if body.attachments:
+        plural = "attachment" if body.attachments == 1 else "attachments"
+        text = f"{text}\n\n[{body.attachments} {plural} not kept]"
+    return shorten(text.strip() or EMPTY_BODY, limit)
+
+
+def _new_ticket(
+    mail: _Mail, message: Message, department: Department, *, follows: Ticket | None, reason: str
+) -> Outcome:
+    body = extract_body(message)
+    text = _text(body, _MESSAGE_MAX)
+    if follows is not None:
+        text = shorten(f"Follow-up to {follows.reference}\n\n{text}", _MESSAGE_MAX)
+    sent = {
+        "customer_name": mail.sender_name,
+        "customer_email": mail.sender,
+        "subject": mail.subject,
+        "message": text,
+    }
+    # The Message-ID makes the token: the same mail delivered twice finds the first ticket.
+    token = f"email:{mail.message_id}"
+    earlier = ticket_for_submission(department, submission_token=token, **sent)
+    if earlier is not None:
+        return Outcome(Kind.DUPLICATE, earlier.reference, department)
+    # The closed ticket's notice is written with the new ticket or not at all.
+    with transaction.atomic(using=department.alias):
+        ticket = ticket_create(
+            department=department, submission_token=token, channel=Channel.EMAIL, **sent
+        )
+        if follows is not None:
+            customer_told_closed(
+                department=department, ticket=follows, new_reference=ticket.reference
+            )
+    return Outcome(Kind.CREATED, ticket.reference, department, reason)
+
+
+def ingest_message(
+    message: Message,
+    raw: bytes,
+    *,
+    envelope_recipients: Iterable[str] = (),
+    envelope_sender: str | None = None,
+) -> Outcome:
+    """Take in one parsed email (``raw``: its bytes, the identity of a mail without a
+    Message-ID). ``envelope_sender=""`` is the null sender of a bounce; ``None``: not known."""
+    loop = loop_reason(message, envelope_sender)
+    if loop:
+        return Outcome(Kind.IGNORED, reason=loop)
+    mail = _read(message, raw, envelope_recipients)
+    if isinstance(mail, str):
+        return Outcome(Kind.REJECTED, reason=mail)
+    reason = ""
+    try:
+        found = _referenced_ticket(mail)
+        if found is not None:
+            department, ticket = found
+            if ticket.customer_email.strip().casefold() != mail.sender.casefold():
+                # A valid tag proves the address came from one of our emails, not who sent this.
+                reason = f"sender is not the customer of {ticket.reference}"
+            else:
+                try:
+                    customer_reply(
+                        department=department,
+                        ticket_id=ticket.pk,
+                        body=_text(extract_body(message), _BODY_MAX),
+                        channel=Channel.EMAIL,
+                        key=dedupe_key(mail.message_id),
+                    )
+                except TicketClosed:
+                    return _new_ticket(
+                        mail,
+                        message,
+                        department,
+                        follows=ticket,
+                        reason=f"{ticket.reference} is closed",
+                    )
+                return Outcome(Kind.ADDED, ticket.reference, department)
+        department = department_for_recipients(mail.recipients)
+        return _new_ticket(mail, message, department, follows=None, reason=reason)
+    except DepartmentUnavailable as exc:
+        return Outcome(
+            Kind.DEFERRED,
+            department=exc.department,
+            reason=f"the {exc.department} database is unavailable; deliver again later",
+        )
+    except UnknownDepartment:
+        return Outcome(Kind.DEFERRED, reason="no department is configured")
+    except ValidationError as exc:
+        return Outcome(Kind.REJECTED, reason=_one_line("; ".join(exc.messages)))
+
+
+def parse_email(raw: bytes) -> Message | None:
+    """``raw`` parsed leniently (compat32: header values are read as sent), or None when it is
+    not an email at all."""
+    try:
+        message = _PARSER.parsebytes(raw)
+    except Exception:  # the parser is lenient; anything it still raises means "not an email"
+        return None
+    return message if message.keys() else None
+
+
+def ingest_email(
+    raw: bytes,
+    *,
+    envelope_recipients: Iterable[str] = (),
+    envelope_sender: str | None = None,
+) -> Outcome:
+    """Take in one email as received (RFC 822 bytes). Callers report the outcome (``log``)."""
+    limit = settings.HELPDESK_INBOUND_MAX_BYTES
+    if len(raw) > limit:
+        return Outcome(Kind.REJECTED, reason=f"larger than {limit:,} bytes")
+    if (message := parse_email(raw)) is None:
+        return Outcome(Kind.REJECTED, reason="not a readable email")
+    return ingest_message(
+        message,
+        raw,
+        envelope_recipients=envelope_recipients,
+        envelope_sender=envelope_sender,
+    )
+
+
+def log(outcome: Outcome) -> None:
+    """One log record of what became of an email, with its outcome as structured fields."""
+    level = {Kind.REJECTED: logging.WARNING, Kind.DEFERRED: logging.ERROR}.get(
+        outcome.kind, logging.INFO
+    )
+    logger.log(
+        level,
+        "inbound email: %s",
+        outcome,
+        extra={
+            "outcome": outcome.kind.value,
+            "reference": outcome.reference,
+            "department": outcome.department.slug if outcome.department else "",
+            "reason": outcome.reason,
+        },
+    )
