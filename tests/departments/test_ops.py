@@ -519,4 +519,4 @@ def test_notes_written_before_the_conversation_become_internal_messages_and_back
     assert run("rollback_departments", "--noinput", "--to", "0005").code == 0
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT body FROM {q('tickets_adminnote')}")
-        assert cursor.fetchall() == [("an old internal note",)]
+        assert [tuple(row) for row in cursor.fetchall()] == [("an old internal note",)]
