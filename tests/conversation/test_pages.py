@@ -159,6 +159,9 @@ def test_the_department_down_keeps_the_reply(client, tech, ticket, database_down
     with database_down(tech):
         response = client.post(url, data)
     assert response.status_code == 503
+    # Failing before the page could be read again, it hands the text back to copy.
+    assert "do not lose me</textarea>" in page_of(response)
+    assert not Message.objects.using(tech.alias).filter(from_customer=True).exists()
 
 
 # --- Fresh links by email -----------------------------------------------------------------------

@@ -316,7 +316,7 @@ def test_database_down_on_save_hands_the_note_back(client, agent, tech, ticket, 
         response = client.post(detail_url(tech, ticket), change(ticket, note="do not lose me"))
     assert response.status_code == 503
     page = response.content.decode()
-    assert "Your note was not saved" in page and "do not lose me</textarea>" in page
+    assert "What you wrote was not saved" in page and "do not lose me</textarea>" in page
 
 
 def test_find_box(client, agent, tech, billing, ticket):

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.ratelimit import RateLimit, client_address, minutes_text
 from departments.errors import DepartmentUnavailable
 from departments.registry import Department
+from tickets import forms
 from tickets.conversation import TicketClosed, customer_link_send, customer_reply, dedupe_key
 from tickets.forms import CustomerReplyForm, LinkRequestForm
 from tickets.mail.addresses import BadLink, ExpiredLink, customer_link_path, read_customer_link
@@ -77,6 +78,15 @@ def _bad_link(request: HttpRequest, *, expired: bool) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def customer_ticket(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        return _customer_ticket(request, token)
+    except DepartmentUnavailable as exc:
+        # The database failed before the form could be shown again: the reply is handed back.
+        exc.unsaved_note = request.POST.get("body", "")[: forms.NOTE_MAX]
+        raise
+
+
+def _customer_ticket(request: HttpRequest, token: str) -> HttpResponse:
     try:
         found = _ticket_for_link(token)
     except ExpiredLink:
