@@ -23,10 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from departments.registry import all_departments
-from tests.factories import SuperadminFactory
+from tests.factories import SuperadminFactory, TicketFactory
 from tests.support.client import EntryPointClient
 from tickets.dashboard import SORT_KEYS
 from tickets.filters import PAGE_SIZES
+from tickets.mail.addresses import customer_link_path
 from tickets.models import Priority, Status
 
 pytestmark = [
@@ -199,6 +200,8 @@ def test_no_dashboard_or_export_query_string_is_a_server_error(staff, query):
 FORMS = {
     "home": ["name", "email", "phone", "department", "subject", "message"],
     "status_lookup": ["reference", "email"],
+    "customer_link_request": ["reference", "email"],
+    "customer_ticket": ["body", "reply_token"],
     "accounts:login": ["username", "password"],
 }
 PLAUSIBLE = {
@@ -238,7 +241,11 @@ def form_bodies(draw, fields: list[str], plausible: dict, csrf_token: str) -> st
 def test_no_public_form_body_is_a_server_error(url_name):
     # CSRF checked as for a browser: Django's error views re-read the body inside that check.
     client = EntryPointClient(enforce_csrf_checks=True, raise_request_exception=False)
-    url = reverse(url_name)
+    if url_name == "customer_ticket":  # the customer's page, opened by their emailed link
+        ticket = TicketFactory(department=all_departments()[0], customer_email="ada@example.com")
+        url = customer_link_path(ticket.reference, ticket.customer_email)
+    else:
+        url = reverse(url_name)
     page = client.get(url).content.decode()
     csrf_token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
     plausible = {**PLAUSIBLE, "department": st.sampled_from([d.slug for d in all_departments()])}
