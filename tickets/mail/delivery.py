@@ -199,13 +199,9 @@ def send_batch(batch: _Batch, *, clock: Clock) -> None:
     department = batch.department
     resolve = _recipient_resolver(department)
     connection = get_connection(fail_silently=False)
-    try:
-        connection.open()
-    except Exception as exc:
-        # The mail server is down: every row gets a failed attempt and its backoff.
-        logger.warning("outbox: cannot reach the mail server", extra={"error": _describe(exc)})
-        batch.failures = [_Failure(row, _describe(exc)) for row in batch.rows]
-        return
+    # Opened at the first message there is to send, once per batch; a server that refuses it
+    # (down) fails the batch's remaining messages without trying each.
+    opened, refused = False, ""
     unsent: list[int] = []
     try:
         for index, row in enumerate(batch.rows):
@@ -221,6 +217,16 @@ def send_batch(batch: _Batch, *, clock: Clock) -> None:
                 logger.exception("outbox: cannot build %s", row.message_id)
                 batch.failures.append(_Failure(row, _describe(exc)))
                 continue
+            if not opened and not refused:
+                try:
+                    connection.open()
+                    opened = True
+                except Exception as exc:
+                    refused = _describe(exc)
+                    logger.warning("outbox: cannot reach the mail server", extra={"error": refused})
+            if refused:
+                batch.failures.append(_Failure(row, refused))
+                continue
             try:
                 if connection.send_messages([message]) != 1:
                     raise RuntimeError("the email backend did not send the message")
@@ -229,6 +235,7 @@ def send_batch(batch: _Batch, *, clock: Clock) -> None:
                 # The connection may be broken (dropped, timed out): the next message gets a
                 # fresh one rather than failing on the old one.
                 connection.close()
+                opened = False
                 continue
             batch.sent.append(row.pk)
             if len(batch.sent) % MARK_SENT_GROUP == 0:
