@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class TicketsConfig(AppConfig):
     name = "tickets"
     verbose_name = "Tickets"
+
+    def ready(self) -> None:
+        from departments.health import register_department_detail
+        from tickets.mail.failed import outbox_health
+
+        # Failed and waiting email per department in the operators' /healthz report.
+        register_department_detail("outbox", outbox_health)
