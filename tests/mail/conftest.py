@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -20,7 +21,6 @@ from aiosmtpd.smtp import Envelope
 from django.db import connections
 
 from devtools.stack import free_port
-from tests.mail import urls as mail_urls
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,10 +46,18 @@ class _Handler:
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     delay: float = 0.0  # seconds before answering each message (a slower server)
+    # Hold every answer until this many connections have each sent a message (at most 20 s),
+    # so concurrent senders are sure to overlap however their start-up times differ.
+    wait_for_connections: int = 0
+    _peers: set = field(default_factory=set)
 
     async def handle_DATA(self, server, session, envelope: Envelope) -> str:
         if self.delay:
             await asyncio.sleep(self.delay)
+        self._peers.add(session.peer)
+        deadline = time.monotonic() + 20
+        while len(self._peers) < self.wait_for_connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             self.received.append(Received(list(envelope.rcpt_tos), parsed))
@@ -102,15 +110,8 @@ def smtp_server(settings):
     server.start()
     for name, value in server.settings().items():
         setattr(settings, name, value)
-    # The customer link needs the customer page's URL; a stand-in until the lead's page exists.
-    settings.ROOT_URLCONF = "tests.mail.urls"
     yield server
     server.stop()
-
-
-@pytest.fixture
-def customer_page_exists() -> bool:
-    return mail_urls.CUSTOMER_PAGE_EXISTS
 
 
 def worker_command(*args: str, smtp: SMTPServer, **popen) -> subprocess.Popen:

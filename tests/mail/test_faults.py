@@ -182,8 +182,8 @@ def test_two_senders_at_once_never_send_a_row_twice(smtp_server, tech, billing):
     for department in (tech, billing):
         for _ in range(20):
             TicketFactory(department=department)
-    # A little slower than loopback, so the two runs overlap for a while.
-    smtp_server.handler.delay = 0.02
+    # The server answers nobody until both are connected: they overlap for certain.
+    smtp_server.handler.wait_for_connections = 2
     args = ("--once", "--batch-size", "3")
     workers = [worker_command(*args, smtp=smtp_server) for _ in range(2)]
     outputs = [w.communicate(timeout=120) for w in workers]

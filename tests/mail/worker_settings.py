@@ -11,4 +11,3 @@ from config.settings.test import DATABASES
 
 for _alias, _name in json.loads(os.environ["HELPDESK_WORKER_DATABASE_NAMES"]).items():
     DATABASES[_alias]["NAME"] = _name
-ROOT_URLCONF = "tests.mail.urls"
