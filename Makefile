@@ -37,6 +37,10 @@ run: $(VENV)/.installed-base
 	$(PY) manage.py migrate_departments --noinput --create-missing
 	$(PY) manage.py setup_demo
 	@echo "Serving on http://127.0.0.1:8000/ (staff sign-in at /accounts/login/, Ctrl-C to stop)"
+	@echo "Email is sent by deliver_outbox in the background: read it in var/mail/*.eml"
+	@# The outbox worker runs beside runserver and stops with it (Ctrl-C, or runserver exiting).
+	@$(PY) manage.py deliver_outbox --verbosity 0 & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 test: $(VENV)/.installed-$(TEST_EXTRAS)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cache
+from typing import Any
 
 from django.db import connections
 from django.db.migrations.loader import MigrationLoader
@@ -39,10 +41,40 @@ class DatabaseHealth:
     latency_ms: float | None
     pending_migrations: list[str] | None  # None when unknown (unreachable)
     error: str = ""
+    # What other apps report about a reachable department (see register_department_detail).
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return self.reachable and not self.pending_migrations
+
+
+# name -> function(department) -> JSON-able value, added to the operators' report per department.
+# Other apps register here (tickets: its outbox), so this module never imports them.
+_DEPARTMENT_DETAILS: dict[str, Callable[[Department], Any]] = {}
+
+
+def register_department_detail(name: str, read: Callable[[Department], Any]) -> None:
+    """Report ``read(department)`` as ``details[name]`` for every reachable department. It is
+    information for operators and never changes the status."""
+    _DEPARTMENT_DETAILS[name] = read
+
+
+def _department_details(department: Department) -> dict[str, Any]:
+    details: dict[str, Any] = {}
+    try:
+        for name, read in _DEPARTMENT_DETAILS.items():
+            try:
+                details[name] = read(department)
+            except Exception as exc:  # a detail never breaks the report
+                logger.warning(
+                    "health detail failed",
+                    extra={"department": department.slug, "detail": name, "error": repr(exc)},
+                )
+                details[name] = None
+    finally:
+        connections[department.alias].close()  # this worker thread's own connection
+    return details
 
 
 @cache
@@ -114,6 +146,7 @@ def _check_department(department: Department) -> DatabaseHealth:
         True,
         latency,
         [f"{DEPARTMENT_APP}.{name}" for name in status.pending],
+        details=_department_details(department) if _DEPARTMENT_DETAILS else {},
     )
 
 

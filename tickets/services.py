@@ -19,7 +19,7 @@ from django.utils import timezone
 from departments.errors import uses_department
 from departments.fanout.dialects import dialect_of
 from departments.registry import Department
-from tickets.mail.outbox import enqueue_for_customer, enqueue_for_staff
+from tickets.mail.outbox import enqueue_for_customer, enqueue_for_staff, enqueue_new_ticket
 from tickets.models import (
     DONE_STATUSES,
     Channel,
@@ -208,10 +208,7 @@ def ticket_create(
                 _bump_counts(alias, [(ticket.status, ticket.priority, +1)])
                 # The customer's confirmation and the opted-in agents' alert, sent later by
                 # deliver_outbox: written with the ticket, or not at all.
-                enqueue_for_customer(
-                    alias, OutboxEmail.Kind.RECEIVED, ticket, message=ticket.message
-                )
-                enqueue_for_staff(alias, OutboxEmail.Kind.NEW_TICKET, ticket)
+                enqueue_new_ticket(alias, ticket)
             return ticket
         except IntegrityError:
             # The unique key, not a look-up first, decides between two requests racing with

@@ -217,6 +217,9 @@ HELPDESK_INBOUND_DEFAULT_DEPARTMENT = env.str(
 HELPDESK_INBOUND_MAX_BYTES = env.int("HELPDESK_INBOUND_MAX_BYTES", default=25 * 1024 * 1024)
 # Sending: attempts before a message is marked failed (then retried only from the admin page).
 HELPDESK_OUTBOX_MAX_ATTEMPTS = env.int("HELPDESK_OUTBOX_MAX_ATTEMPTS", default=8)
+# How long a sender's claim on a batch lasts: a sender that dies mid-batch leaves rows that are
+# sent again (same Message-ID) this long after it took them. Longer than a batch takes to send.
+HELPDESK_OUTBOX_LEASE_SECONDS = env.int("HELPDESK_OUTBOX_LEASE_SECONDS", default=300)
 
 # --- I18N ---------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

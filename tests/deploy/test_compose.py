@@ -24,12 +24,14 @@ STACKS = {
         "migrate": "migrate",
         "app": "app",
         "housekeeping": "housekeeping",
+        "outbox": "outbox",
     },
     "mariadb": {
         "db": "mariadb",
         "migrate": "migrate-mariadb",
         "app": "app-mariadb",
         "housekeeping": "housekeeping-mariadb",
+        "outbox": "outbox-mariadb",
     },
 }
 
@@ -79,6 +81,19 @@ def test_expired_sessions_are_cleared_on_a_schedule(profile):
     assert "housekeeping.ok" in " ".join(job["healthcheck"]["test"])
     assert job["environment"] == SERVICES[names["app"]]["environment"]
     assert job["depends_on"][names["migrate"]] == {"condition": "service_completed_successfully"}
+
+
+@pytest.mark.parametrize("profile", STACKS)
+def test_the_outbox_worker_runs_beside_the_app_with_a_health_check(profile):
+    names = STACKS[profile]
+    worker = SERVICES[names["outbox"]]
+    assert worker["command"][:3] == ["python", "manage.py", "deliver_outbox"]
+    assert "--once" not in worker["command"]
+    heartbeat = worker["command"][worker["command"].index("--heartbeat-file") + 1]
+    assert heartbeat in " ".join(worker["healthcheck"]["test"])
+    assert worker["environment"] == SERVICES[names["app"]]["environment"]
+    assert worker["restart"] == "unless-stopped"
+    assert worker["depends_on"][names["migrate"]] == {"condition": "service_completed_successfully"}
 
 
 @pytest.mark.parametrize("profile", STACKS)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from dataclasses import dataclass
@@ -82,7 +83,13 @@ def customer_link_url(reference: str, email: str) -> str:
 
 
 def _mail_host() -> str:
-    _, address = parseaddr(settings.HELPDESK_REPLY_ADDRESS)
+    return _host_of(settings.HELPDESK_REPLY_ADDRESS)
+
+
+@functools.lru_cache(maxsize=16)
+def _host_of(reply_address: str) -> str:
+    # Cached per setting value: every outbox row (two per submission) needs it.
+    _, address = parseaddr(reply_address)
     return address.rpartition("@")[2] or "localhost"
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import connections
+from django.utils import timezone
+
 from tickets.mail.addresses import new_message_id
 from tickets.models import OutboxEmail, Ticket
 
@@ -29,11 +32,9 @@ def ticket_facts(ticket: Ticket) -> dict[str, Any]:
     }
 
 
-def enqueue_for_customer(
-    alias: str, kind: str, ticket: Ticket, *, recipient: str = "", **facts: Any
-) -> OutboxEmail:
+def _customer_row(kind: str, ticket: Ticket, *, recipient: str = "", **facts: Any) -> OutboxEmail:
     assert kind in CUSTOMER_KINDS, kind
-    return OutboxEmail.objects.using(alias).create(
+    return OutboxEmail(
         ticket=ticket,
         kind=kind,
         recipient=recipient or ticket.customer_email,
@@ -42,16 +43,87 @@ def enqueue_for_customer(
     )
 
 
-def enqueue_for_staff(
-    alias: str, kind: str, ticket: Ticket, *, staff_user_id: int | None = None, **facts: Any
+def _staff_row(
+    kind: str, ticket: Ticket, *, staff_user_id: int | None = None, **facts: Any
 ) -> OutboxEmail:
-    """``staff_user_id``: the one person it is for (assigned, customer replied); None for a new
-    ticket, which goes to every active member of the department who opted in."""
     assert kind in STAFF_KINDS, kind
-    return OutboxEmail.objects.using(alias).create(
+    return OutboxEmail(
         ticket=ticket,
         kind=kind,
         staff_user_id=staff_user_id,
         context={**ticket_facts(ticket), **facts},
         message_id=new_message_id(ticket.reference),
     )
+
+
+def enqueue_for_customer(
+    alias: str, kind: str, ticket: Ticket, *, recipient: str = "", **facts: Any
+) -> OutboxEmail:
+    row = _customer_row(kind, ticket, recipient=recipient, **facts)
+    row.save(using=alias, force_insert=True)
+    return row
+
+
+def enqueue_for_staff(
+    alias: str, kind: str, ticket: Ticket, *, staff_user_id: int | None = None, **facts: Any
+) -> OutboxEmail:
+    """``staff_user_id``: the one person it is for (assigned, customer replied); None for a new
+    ticket, which goes to every active member of the department who opted in."""
+    row = _staff_row(kind, ticket, staff_user_id=staff_user_id, **facts)
+    row.save(using=alias, force_insert=True)
+    return row
+
+
+# Columns of the one INSERT a new ticket's two rows take, in order (see enqueue_new_ticket).
+_COLUMNS = (
+    "ticket_id", "kind", "recipient", "staff_user_id", "context", "message_id", "state",
+    "attempts", "next_attempt_at", "claimed_until", "claim", "last_error", "created_at", "sent_at",
+)  # fmt: skip
+# Values the database driver cannot take as they are (JSON, aware datetimes): the field says how.
+_PREPARED = frozenset({"context", "next_attempt_at", "created_at"})
+
+
+def enqueue_new_ticket(alias: str, ticket: Ticket) -> None:
+    """The customer's confirmation and the opted-in staff's alert for a new ticket.
+
+    Every submission pays for these two rows, so they are one plain INSERT: through the ORM
+    (``bulk_create``) they cost a submission about 35% (SQLite, bench/outbox.py), compiling the
+    statement and preparing 28 values; most of those values need no preparing.
+    """
+    connection = connections[alias]
+    meta = OutboxEmail._meta
+    now = timezone.now()
+    facts = ticket_facts(ticket)
+    rows = [
+        {
+            "kind": Kind.RECEIVED.value,
+            "recipient": ticket.customer_email,
+            "staff_user_id": None,
+            "context": {**facts, "message": ticket.message},
+        },
+        {"kind": Kind.NEW_TICKET.value, "recipient": "", "staff_user_id": None, "context": facts},
+    ]
+    pending = OutboxEmail.State.PENDING.value
+    params: list[Any] = []
+    for row in rows:
+        values = {
+            **row,
+            "ticket_id": ticket.pk,
+            "message_id": new_message_id(ticket.reference),
+            "state": pending,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "claimed_until": None,
+            "claim": "",
+            "last_error": "",
+            "created_at": now,
+            "sent_at": None,
+        }
+        for name in _PREPARED:
+            values[name] = meta.get_field(name).get_db_prep_save(values[name], connection)
+        params.extend(values[name] for name in _COLUMNS)
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(meta.get_field(name).column) for name in _COLUMNS)
+    values = ", ".join(["(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {values}", params)

@@ -1,0 +1,99 @@
+"""Building one outbox row into an email: subject, plain-text and HTML bodies from
+``templates/email/<kind>.txt|.html``, and the headers that thread it and route answers back.
+
+A template sees the row's context (the facts fixed when the row was written), the link and the
+department's name, nothing read from the ticket now: an internal note can never reach a
+customer, because no note is ever in a customer row's context.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from email.utils import formataddr
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from departments.registry import Department
+from tickets.mail.addresses import absolute_url, customer_link_url, reply_address, thread_root_id
+from tickets.mail.outbox import CUSTOMER_KINDS
+from tickets.models import OutboxEmail
+
+Kind = OutboxEmail.Kind
+
+SUBJECTS = {
+    Kind.RECEIVED: "We received your request: {subject}",
+    Kind.REPLY: "Re: {subject}",
+    Kind.RESOLVED: "Resolved: {subject}",
+    Kind.LINK: "Your link to: {subject}",
+    Kind.CLOSED: "Your message became a new ticket: {subject}",
+    Kind.NEW_TICKET: "New ticket: {subject}",
+    Kind.ASSIGNED: "Assigned to you: {subject}",
+    Kind.CUSTOMER_REPLIED: "Customer replied: {subject}",
+}
+# A person wrote only the reply; everything else is a notification, marked so that customers'
+# auto-responders do not answer it (RFC 3834 section 5).
+PERSONAL_KINDS = frozenset({Kind.REPLY})
+_WHITESPACE = re.compile(r"\s+")
+
+RecipientResolver = Callable[[OutboxEmail], list[str]]
+
+
+class NoRecipients(Exception):
+    """A staff notification nobody is to receive (nobody opted in, or the person left)."""
+
+
+def sender_address(department: Department) -> str:
+    if department.email:
+        return formataddr((department.label, department.email))
+    return settings.DEFAULT_FROM_EMAIL
+
+
+def subject_line(row: OutboxEmail) -> str:
+    context = row.context
+    text = SUBJECTS[row.kind].format(subject=context.get("subject", ""))
+    # A header must be one line; a subject typed with odd whitespace must not fail the email.
+    return _WHITESPACE.sub(" ", f"[{context.get('reference', '')}] {text}").strip()
+
+
+def build_message(
+    row: OutboxEmail,
+    department: Department,
+    *,
+    staff_recipients: RecipientResolver,
+    connection=None,
+) -> EmailMultiAlternatives:
+    """The email for ``row``; raises :class:`NoRecipients` for staff mail that goes to nobody."""
+    reference = row.context.get("reference", "")
+    is_customer = row.kind in CUSTOMER_KINDS
+    if is_customer:
+        recipients = [row.recipient]
+        # Signed now, not when the row was written: the link's lifetime starts at sending.
+        link = customer_link_url(reference, row.recipient)
+    else:
+        recipients = staff_recipients(row)
+        if not recipients:
+            raise NoRecipients(row.message_id)
+        link = absolute_url(reverse("ticket_detail", args=[department.slug, row.ticket_id]))
+    context = {**row.context, "link": link, "department_name": department.label}
+    headers = {
+        "Message-ID": row.message_id,
+        "References": thread_root_id(reference),
+        "In-Reply-To": thread_root_id(reference),
+    }
+    if row.kind not in PERSONAL_KINDS:
+        headers["Auto-Submitted"] = "auto-generated"
+    message = EmailMultiAlternatives(
+        subject=subject_line(row),
+        body=render_to_string(f"email/{row.kind}.txt", context),
+        from_email=sender_address(department),
+        to=recipients,
+        reply_to=[reply_address(reference)] if is_customer else None,
+        headers=headers,
+        connection=connection,
+    )
+    message.attach_alternative(render_to_string(f"email/{row.kind}.html", context), "text/html")
+    return message
