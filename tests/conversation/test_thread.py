@@ -52,12 +52,13 @@ def counts(department) -> dict[tuple[str, int], int]:
     }
 
 
-def test_a_new_ticket_queues_the_customer_confirmation_and_the_staff_alert(tech):
+def test_a_new_ticket_queues_the_customer_confirmation_carrying_the_staff_alert(tech):
     ticket = TicketFactory(department=tech, customer_email="ada@example.com", message="Help")
-    assert outbox(tech) == [(Kind.RECEIVED, "ada@example.com", None), (Kind.NEW_TICKET, "", None)]
+    assert outbox(tech) == [(Kind.RECEIVED, "ada@example.com", None)]
     received = OutboxEmail.objects.using(tech.alias).get(kind=Kind.RECEIVED)
     assert received.context["reference"] == ticket.reference
     assert received.context["message"] == "Help"
+    assert received.context["alert_staff"] is True
     assert received.message_id.startswith(f"<{ticket.reference}.")
     assert received.state == OutboxEmail.State.PENDING
 

@@ -8,6 +8,7 @@ customer, because no note is ever in a customer row's context.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from email.utils import formataddr
@@ -97,3 +98,33 @@ def build_message(
     )
     message.attach_alternative(render_to_string(f"email/{row.kind}.html", context), "text/html")
     return message
+
+
+def staff_alert_of(row: OutboxEmail) -> OutboxEmail | None:
+    """The new-ticket alert a customer's confirmation carries (``alert_staff``), as the staff
+    row it stands for: same ticket and facts, its own Message-ID derived from the row's, so a
+    resend after a crash carries the same one."""
+    if row.kind != Kind.RECEIVED or not row.context.get("alert_staff"):
+        return None
+    local, _, host = row.message_id.strip("<>").partition("@")
+    return OutboxEmail(
+        pk=row.pk,
+        ticket_id=row.ticket_id,
+        kind=Kind.NEW_TICKET,
+        context=row.context,
+        message_id=f"<{local}.staff@{host}>",
+    )
+
+
+def build_messages(
+    row: OutboxEmail, department: Department, *, staff_recipients: RecipientResolver
+) -> list[EmailMultiAlternatives]:
+    """Every email ``row`` stands for: its own, and the staff alert a new ticket's confirmation
+    carries when someone opted in. Raises :class:`NoRecipients` for staff mail to nobody."""
+    messages = [build_message(row, department, staff_recipients=staff_recipients)]
+    alert = staff_alert_of(row)
+    if alert is not None:
+        # Nobody opted in: the customer's email goes alone.
+        with contextlib.suppress(NoRecipients):
+            messages.append(build_message(alert, department, staff_recipients=staff_recipients))
+    return messages

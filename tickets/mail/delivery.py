@@ -32,7 +32,7 @@ from django.utils import timezone
 from accounts.selectors import notification_recipients
 from departments.errors import DepartmentUnavailable, department_errors
 from departments.registry import Department, all_departments
-from tickets.mail.compose import NoRecipients, build_message
+from tickets.mail.compose import NoRecipients, build_messages
 from tickets.models import OutboxEmail
 
 logger = logging.getLogger(__name__)
@@ -209,7 +209,7 @@ def send_batch(batch: _Batch, *, clock: Clock) -> None:
                 unsent = [r.pk for r in batch.rows[index:]]
                 break
             try:
-                message = build_message(row, department, staff_recipients=resolve)
+                messages = build_messages(row, department, staff_recipients=resolve)
             except NoRecipients:
                 batch.no_recipients.append(row.pk)
                 continue
@@ -228,8 +228,10 @@ def send_batch(batch: _Batch, *, clock: Clock) -> None:
                 batch.failures.append(_Failure(row, refused))
                 continue
             try:
-                if connection.send_messages([message]) != 1:
-                    raise RuntimeError("the email backend did not send the message")
+                # The row is sent when all its emails are: a failure sends them all again,
+                # each with its own stable Message-ID.
+                if connection.send_messages(messages) != len(messages):
+                    raise RuntimeError("the email backend did not send every message")
             except Exception as exc:
                 batch.failures.append(_Failure(row, _describe(exc)))
                 # The connection may be broken (dropped, timed out): the next message gets a
