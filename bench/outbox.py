@@ -171,7 +171,7 @@ def bench_submissions(args) -> None:
     total = per_round * args.rounds
     print(f"\n## Submissions through ticket_create ({total:,} per variant, {args.rounds} rounds)")
     print(f"{'':34} {'seconds':>8} {'tickets/s':>10}")
-    print(f"{'with outbox rows (2 per ticket)':34} {with_outbox:8.2f} {total / with_outbox:10.0f}")
+    print(f"{'with its outbox row':34} {with_outbox:8.2f} {total / with_outbox:10.0f}")
     print(f"{'baseline: enqueue patched out':34} {without:8.2f} {total / without:10.0f}")
     print(f"with / without rate: {without / with_outbox:.2f} (1.00 = no cost)")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from datetime import timedelta
 
 import pytest
@@ -326,7 +327,15 @@ def test_concurrent_reads_keep_department_connections_bounded(settings):
         idle = execution.server_connections().idle
         assert all(len(conns) <= keep for conns in idle.values())
         for department in departments:
-            # The test's own connection plus the engine's idle ones.
+            # The test's own connection plus the engine's idle ones. A closed connection's
+            # server process ends a moment after the client hangs up (seen on a loaded
+            # machine), so the count is given a second to settle.
+            deadline = time.monotonic() + 1.0
+            while (
+                _open_server_connections(department.alias) > 1 + keep
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.05)
             assert _open_server_connections(department.alias) <= 1 + keep, department
         assert created and max(created.count(a) for a in set(created)) < 80  # reused
     finally:
