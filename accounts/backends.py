@@ -7,7 +7,9 @@ keeps what it read under a version for as long as that version stands, and never
 ``KEEP_SECONDS``, which bounds how long a change made behind Django's back (an SQL ``UPDATE``,
 ``QuerySet.update()``) can go unseen. Disabling someone in the admin takes effect on their
 next request. Only with a shared cache: with a per-process one (``make run``'s default) every
-request reads the user, as Django does.
+request reads the user, as Django does. The version read is left on the user
+(``staff_version``): the rest of the request (the dashboard's assignable staff) uses it rather
+than reading the cache again.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class StaffModelBackend(ModelBackend):
             # A new instance per request: nothing one request sets on it reaches another.
             user = User.from_db("default", _FIELDS, kept.values)
             user.membership_slugs = kept.membership_slugs
+            user.staff_version = version
             return user
         user = super().get_user(user_id)  # None for a user that is gone or disabled
         if user is None:
@@ -71,6 +74,7 @@ class StaffModelBackend(ModelBackend):
             return None
         slugs = None if user.is_superadmin else frozenset(user.membership_slug_set())
         user.membership_slugs = slugs
+        user.staff_version = version
         if len(_kept) >= _KEEP_LIMIT:
             _kept.clear()
         _kept[user_id] = _Kept(version, now, tuple(getattr(user, f) for f in _FIELDS), slugs)

@@ -41,16 +41,18 @@ _MEMO_LIMIT = 256
 _assignable: dict[tuple[str, ...], tuple[str, list[tuple[int, str]]]] = {}
 
 
-def assignable_staff(slugs: Iterable[str]) -> list[tuple[int, str]]:
+def assignable_staff(slugs: Iterable[str], *, version: str | None = None) -> list[tuple[int, str]]:
     """(id, display name) of the active staff who may hold tickets in any of ``slugs``: their
     members and every superadmin, by name.
 
     Every dashboard page offers these in its Assignee filter. They change only when staff do, so
     each process keeps them and checks one version value in the cache per call instead of
-    joining the staff tables per page.
+    joining the staff tables per page. ``version``: the staff version this request already read
+    (``StaffModelBackend`` leaves it on the signed-in user); None reads it here.
     """
     key = tuple(sorted(set(slugs)))
-    version = staff_version()
+    if version is None:
+        version = staff_version()
     kept = _assignable.get(key)
     if kept is not None and version is not None and kept[0] == version:
         return kept[1]

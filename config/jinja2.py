@@ -1,14 +1,13 @@
-"""The Jinja2 environment (settings: TEMPLATES): Django's ``url`` and ``static``, the time zone,
-the dashboard's ``query_string``, and the ``localtime`` and ``minute`` filters."""
+"""The Jinja2 environment (settings: TEMPLATES): Django's ``url``, ``static`` and messages, and the
+dashboard's ``query_string``."""
 
 from __future__ import annotations
 
+from django.contrib.messages import get_messages
 from django.templatetags.static import static
 from django.urls import reverse
-from django.utils import timezone
 from jinja2 import Environment
 
-from runtime.jinja2 import localtime, minute
 from tickets.templatetags.dashboard import query_string
 
 
@@ -19,8 +18,9 @@ def environment(**options) -> Environment:
             "url": reverse,
             "static": static,
             "query_string": query_string,
-            "current_timezone": timezone.get_current_timezone,
+            # The site layout shows them as templates/base.html does (Jinja2 runs no context
+            # processors).
+            "get_messages": get_messages,
         }
     )
-    env.filters.update({"localtime": localtime, "minute": minute})
     return env

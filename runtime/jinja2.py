@@ -1,4 +1,4 @@
-"""Jinja2 at run time: filters for moments, and the form renderer of the hot forms.
+"""Jinja2 at run time: moments as the dashboard shows them, and the form renderer of the hot forms.
 
 The environment itself is configuration (``config/jinja2.py``). Django's Jinja2 backend adds
 ``request``, ``csrf_input`` and ``csrf_token`` to every context; autoescaping is on, as in

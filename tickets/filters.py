@@ -167,6 +167,8 @@ def _start_of_next(day: date) -> datetime | None:
 def assignee_choices(departments: list[Department], user) -> list[tuple[str, str]]:
     """Anyone who can hold tickets in ``departments``: their members and the superadmins."""
     choices = [(ASSIGNEE_ME, "Me"), (ASSIGNEE_NONE, "Unassigned")]
-    staff = assignable_staff(d.slug for d in departments)
+    # The staff version the sign-in backend read for this request, if it did: one cache read.
+    version = getattr(user, "staff_version", None)
+    staff = assignable_staff((d.slug for d in departments), version=version)
     choices += [(str(pk), name) for pk, name in staff if pk != user.pk]
     return choices

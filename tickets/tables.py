@@ -12,14 +12,17 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
+from typing import NamedTuple
 
 import django_tables2 as tables
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
+from django.utils import timezone
 from django_tables2.data import TableData
 from django_tables2.rows import BoundRows
 
 from departments.registry import Department
+from runtime.jinja2 import localtime, minute
 from tickets.dashboard import (
     DEFAULT_SORT,
     SORT_KEYS,
@@ -369,6 +372,25 @@ def _attach_assignee_names(data: DashboardData, rows: list[TicketRow]) -> None:
     data.assignee_names = names
 
 
+class RowCells(NamedTuple):
+    """One dashboard row as the text of its cells (escaped by the template, like any value)."""
+
+    link: str
+    reference: str
+    department: str
+    subject: str
+    customer: str
+    email: str
+    status: str
+    status_label: str
+    priority: str
+    assignee: str
+    created_iso: str
+    created: str
+    updated_iso: str
+    updated: str
+
+
 class TicketTable(tables.Table):
     """Every column is a whitelisted engine sort key; the order ends in (department, id).
 
@@ -397,6 +419,38 @@ class TicketTable(tables.Table):
     def render_assignee(self, value) -> str:
         names = getattr(self.data, "assignee_names", {})
         return names.get(value, f"Staff #{value}")
+
+    def cells(self) -> list[RowCells]:
+        """The page's rows as cell text, worked out once a page: the time zone, labels and
+        links are looked up once rather than per cell through template filters and calls."""
+        zone = timezone.get_current_timezone()
+        status_labels, priority_labels = self.labels()
+        found = []
+        for t in self.paginated_rows.data:
+            created, updated = localtime(t.created_at, zone), localtime(t.updated_at, zone)
+            found.append(
+                RowCells(
+                    link=self.ticket_link(t),
+                    reference=t.reference,
+                    department=t.department.label,
+                    subject=t.subject,
+                    customer=t.customer_name,
+                    email=t.customer_email,
+                    status=t.status,
+                    status_label=status_labels[t.status],
+                    priority=priority_labels[t.priority],
+                    assignee=(
+                        "Unassigned"
+                        if t.assignee_id is None
+                        else self.render_assignee(t.assignee_id)
+                    ),
+                    created_iso=created.isoformat(),
+                    created=minute(created),
+                    updated_iso=updated.isoformat(),
+                    updated=minute(updated),
+                )
+            )
+        return found
 
     def labels(self) -> tuple[dict[str, str], dict[int, str]]:
         """Status and priority labels as text in the current language, looked up once a page

@@ -85,8 +85,9 @@ TEMPLATES = [
         # Templates whose rendering cost is measured (the dashboard table): Jinja2, which
         # django-tables2's render_table finds through get_template like any other.
         "BACKEND": "django.template.backends.jinja2.Jinja2",
-        "DIRS": [],
-        "APP_DIRS": True,  # <app>/jinja2/
+        # The site layout for Jinja2 pages; page templates live in <app>/jinja2/.
+        "DIRS": [BASE_DIR / "templates" / "jinja2"],
+        "APP_DIRS": True,
         "OPTIONS": {"environment": "config.jinja2.environment"},
     },
 ]
