@@ -14,6 +14,7 @@ from tests.factories import UserFactory
 from tickets.attachments.audit import attachments_audit
 from tickets.attachments.batch import AttachmentsUnavailable, attachments_stored
 from tickets.attachments.storage import storage_for, stored_keys
+from tickets.attachments.transfer import attachments_transferred
 from tickets.attachments.uploads import check_files
 from tickets.conversation import customer_reply
 from tickets.models import Attachment, Message, OutboxEmail, Ticket
@@ -204,3 +205,52 @@ def test_clean_attachments_finds_objects_without_rows_and_rows_without_objects(t
     assert list(Attachment.objects.using(tech.alias).values_list("pk", flat=True)) == [first.pk]
     assert attachments_audit(tech, grace=timedelta(0)).clean
     assert attachments_audit(billing, grace=timedelta(0)).clean
+
+
+def test_a_transfer_copies_the_files_and_deleting_the_source_removes_its_objects(
+    tech, billing, django_capture_on_commit_callbacks
+):
+    agent = UserFactory(departments=[tech])
+    source = create(tech, files(("photo.png", png_bytes())))
+    with attachments_stored(tech, files(("note.txt", b"internal\n"))) as batch:
+        ticket_update(
+            department=tech,
+            ticket_id=source.pk,
+            expected_version=source.version,
+            actor=Actor.from_user(agent),
+            note="Moving this.",
+            attachments=batch,
+        )
+    old_note = Message.objects.using(tech.alias).get()
+
+    # What the transfer does: copy, then write the target rows in the target's transaction.
+    with (
+        attachments_transferred(source=tech, target=billing, ticket_id=source.pk) as moved,
+        transaction.atomic(using=billing.alias),
+    ):
+        target = ticket_create(department=billing, **SENT)
+        new_note = Message.objects.using(billing.alias).create(
+            ticket=target, author_name=old_note.author_name, body=old_note.body
+        )
+        moved.record(ticket=target, messages={old_note.pk: new_note})
+    with django_capture_on_commit_callbacks(using=tech.alias, execute=True):
+        ticket_delete(department=tech, ticket_id=source.pk)
+
+    rows = list(Attachment.objects.using(billing.alias).filter(ticket_id=target.pk))
+    assert [(r.name, r.message_id, r.uploader_id) for r in rows] == [
+        ("photo.png", None, None),
+        ("note.txt", new_note.pk, agent.pk),
+    ]
+    assert read(billing, rows[1].storage_key) == b"internal\n"
+    assert sorted(objects(billing)) == sorted(r.storage_key for r in rows)
+    assert objects(tech) == []
+
+
+def test_a_transfer_that_fails_leaves_no_copies(tech, billing):
+    source = create(tech, files(("photo.png", png_bytes())))
+    with (
+        pytest.raises(RuntimeError),
+        attachments_transferred(source=tech, target=billing, ticket_id=source.pk),
+    ):
+        raise RuntimeError("the target's transaction failed")
+    assert objects(billing) == [] and len(objects(tech)) == 1
