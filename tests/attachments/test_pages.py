@@ -289,3 +289,48 @@ def test_a_lost_object_is_a_clear_404(tech, agent, submitted):
     response = client.get(staff_url(tech, png))
     assert response.status_code == 404
     assert "is no longer available" in response.content.decode()
+
+
+def staff_post(client, department, ticket, **overrides):
+    data = {
+        "version": ticket.version,
+        "status": ticket.status,
+        "priority": ticket.priority,
+        "assignee": "",
+        "body": "See the log.",
+        "send": "note",
+        **overrides,
+    }
+    return client.post(reverse("ticket_detail", args=[department.slug, ticket.pk]), data)
+
+
+def test_a_storage_outage_on_the_staff_page_saves_nothing_and_keeps_the_note(
+    tech, agent, submitted, settings, tmp_path, storage_backend
+):
+    ticket, _ = submitted
+    if storage_backend == "s3":
+        settings.HELPDESK_S3_BUCKET = "no-such-bucket"
+    else:
+        (tmp_path / "file").write_bytes(b"")
+        settings.HELPDESK_ATTACHMENTS_DIR = tmp_path / "file" / "below"
+    client = Client()
+    client.force_login(agent)
+    response = staff_post(client, tech, ticket, attachments=[upload("log.txt", b"42\n")])
+    page = response.content.decode()
+    assert response.status_code == 503
+    assert "Not saved: the files could not be stored" in page
+    assert "See the log." in page and "Choose the file again: log.txt." in page
+    assert not Message.objects.using(tech.alias).exists()
+
+
+def test_a_conflict_asks_for_the_files_again(tech, agent, submitted):
+    ticket, _ = submitted
+    client = Client()
+    client.force_login(agent)
+    stale = Ticket.objects.using(tech.alias).get(pk=ticket.pk)
+    assert staff_post(client, tech, stale, body="First.").status_code == 302
+    response = staff_post(client, tech, stale, attachments=[upload("log.txt", b"42\n")])
+    assert response.status_code == 409
+    assert "Choose the file again: log.txt." in response.content.decode()
+    assert Attachment.objects.using(tech.alias).filter(name="log.txt").count() == 0
+    assert len(list(stored_keys(storage_for(tech)))) == 2  # the submission's files only
