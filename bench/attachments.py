@@ -5,9 +5,10 @@ storage, against a static file of the same size served by WhiteNoise in the same
     .venv/bin/python bench/attachments.py [--seconds 10] [--threads 4] [--workers 2]
 
 Creates scratch PostgreSQL databases (dropped afterwards) and a scratch attachments folder,
-serves the app with production settings under gunicorn, then runs three phases one after the
-other with the same client threads: uploads (the public form with one file each, every answer
-checked for the redirect to the confirmation), downloads of the stored files by a signed-in
+serves the app with production settings under gunicorn, then runs four phases one after the
+other with the same client threads: the public form without a file (what the ticket itself
+costs), uploads (the same form with one file each; every answer checked for the redirect to
+the confirmation), downloads of the stored files by a signed-in
 superadmin (every body checked for its length), and GETs of the static file. Prints requests/s,
 MB/s and latency per phase, and each phase as a share of the static file's rate. Figures only:
 nothing is asserted about time.
@@ -211,7 +212,7 @@ def phases(port: int, args, payload: bytes, password: str, urls, static_file: Pa
         client = Client(port)
         return client, client.hidden("/")
 
-    def upload(state, n: int) -> int:
+    def submit(state, n: int, files=()) -> int:
         client, hidden = state
         fields = {
             **hidden,
@@ -221,12 +222,16 @@ def phases(port: int, args, payload: bytes, password: str, urls, static_file: Pa
             "subject": f"Upload {id(client)}-{n}",
             "message": "A file for the benchmark.",
         }
-        status, headers, _ = client.post_form("/", fields, [("attachments", "file.pdf", payload)])
+        status, headers, _ = client.post_form("/", fields, files)
         if status != 302 or "/submitted/" not in headers.get("Location", ""):
-            raise RuntimeError(f"upload answered {status}")
-        return len(payload)
+            raise RuntimeError(f"submission answered {status}")
+        return sum(len(content) for _, _, content in files)
 
-    results = {"upload": run_phase(args.threads, args.seconds, uploader, upload)}
+    def upload(state, n: int) -> int:
+        return submit(state, n, [("attachments", "file.pdf", payload)])
+
+    results = {"no file": run_phase(args.threads, args.seconds, uploader, submit)}
+    results["upload"] = run_phase(args.threads, args.seconds, uploader, upload)
     files = attachment_urls(urls["TECHNICAL_ISSUES"])
 
     def signed_in(i: int) -> Client:
