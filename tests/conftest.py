@@ -81,3 +81,9 @@ def dashboard_tickets(django_db_setup, django_db_blocker):
     yield made
     with django_db_blocker.unblock():
         clear_tickets()
+
+
+@pytest.fixture(autouse=True)
+def _attachments_dir(settings, tmp_path_factory):
+    # Stored files of one test never meet another's (clean_attachments tests list them all).
+    settings.HELPDESK_ATTACHMENTS_DIR = tmp_path_factory.mktemp("attachments")

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from departments.errors import uses_department
 from departments.registry import Department
+from tickets.attachments.batch import AttachmentBatch
 from tickets.mail.outbox import enqueue_for_customer, enqueue_for_staff
 from tickets.models import Channel, Message, OutboxEmail, Status, Ticket, TicketEvent, Visibility
 from tickets.services import _bump_counts
@@ -40,12 +41,14 @@ def customer_reply(
     body: str,
     channel: str = Channel.WEB,
     key: str | None = None,
+    attachments: AttachmentBatch | None = None,
 ) -> Message:
     """Add the customer's reply to the thread, in one transaction with what it causes: a
     Pending or Resolved ticket is Open again, and the assignee is told (outbox).
 
     ``key`` (see ``dedupe_key``) makes it idempotent: the same arrival again returns the
-    message it made and writes nothing. Raises ``TicketClosed`` for a closed ticket.
+    message it made and writes nothing (its files, stored again, are removed again by
+    ``attachments_stored``). Raises ``TicketClosed`` for a closed ticket.
     """
     alias = department.alias
     body = body.strip()
@@ -70,6 +73,14 @@ def customer_reply(
                 created_at=now,
                 dedupe_key=key,
             )
+            if attachments:
+                attachments.record(
+                    ticket=ticket,
+                    message=message,
+                    uploader_id=None,
+                    uploader_name=message.author_name,
+                    created_at=now,
+                )
             events = [
                 TicketEvent(
                     ticket=ticket,
@@ -110,6 +121,7 @@ def customer_reply(
                     ticket,
                     staff_user_id=ticket.assignee_id,
                     message=body,
+                    **({"attachments": len(attachments)} if attachments else {}),
                 )
             return message
     except IntegrityError:

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 
 from departments.registry import Department, UnknownDepartment, registry
 from runtime.jinja2 import form_renderer
+from tickets.attachments.fields import AttachmentsField, AttachmentsFormMixin
 from tickets.models import Message, Priority, Status, Ticket
 from tickets.references import InvalidReference, normalize_reference
 
@@ -65,6 +66,9 @@ MSG_WRITE_REPLY = "Write the reply to the customer first."
 MSG_WRITE_NOTE = "Write the internal note first."
 MSG_REPLY_REQUIRED = "Write your reply."
 MSG_UNKNOWN_ASSIGNEE = "Choose someone from the list."
+MSG_FILES_NEED_MESSAGE = (
+    "Files go with a reply or a note: write one and press Send reply or Add internal note."
+)
 
 # Digits with the usual separators, and an optional extension ("x12", "ext. 12").
 _PHONE = re.compile(r"^\+?[0-9 ()./-]+(?:\s*(?:x|ext\.?)\s*[0-9]+)?$", re.IGNORECASE)
@@ -128,7 +132,7 @@ def _clean_reference(text: str) -> str:
         raise ValidationError(MSG_REFERENCE_INVALID, code="invalid") from None
 
 
-class TicketSubmissionForm(forms.Form):
+class TicketSubmissionForm(AttachmentsFormMixin, forms.Form):
     """What a customer (or an agent on the phone for one) fills in to open a ticket."""
 
     default_renderer = form_renderer  # a hot form: its widgets render through Jinja2
@@ -174,6 +178,7 @@ class TicketSubmissionForm(forms.Form):
         help_text="What happened, what you expected, and anything you have tried.",
         widget=forms.Textarea(attrs={"rows": 8}),
     )
+    attachments = AttachmentsField(label="Attach files (optional)")
     # Not required here: a missing token gets the same clear message as a tampered one.
     submission_token = forms.CharField(required=False, widget=forms.HiddenInput)
 
@@ -242,7 +247,7 @@ class SendAs:
     SAVE = "save"  # status, priority, assignee only
 
 
-class TicketUpdateForm(forms.Form):
+class TicketUpdateForm(AttachmentsFormMixin, forms.Form):
     """One form for everything staff do to a ticket: status, priority, assignee, and a public
     reply or an internal note, chosen by the button pressed (never by a default).
 
@@ -271,6 +276,7 @@ class TicketUpdateForm(forms.Form):
         error_messages={"max_length": MSG_NOTE_TOO_LONG},
         widget=forms.Textarea(attrs={"rows": 6}),
     )
+    attachments = AttachmentsField(label="Attach files to the reply or note (optional)")
     send = forms.ChoiceField(
         required=False,
         choices=[(SendAs.REPLY, "reply"), (SendAs.NOTE, "note"), (SendAs.SAVE, "save")],
@@ -312,6 +318,8 @@ class TicketUpdateForm(forms.Form):
         elif body:
             # Text with no explicit choice is never sent anywhere: ask.
             self.add_error("body", MSG_CHOOSE_SEND)
+        if data.get("attachments") and send not in (SendAs.REPLY, SendAs.NOTE):
+            self.add_error("attachments", MSG_FILES_NEED_MESSAGE)
         return data
 
     @classmethod
@@ -325,7 +333,7 @@ class TicketUpdateForm(forms.Form):
         }
 
 
-class CustomerReplyForm(forms.Form):
+class CustomerReplyForm(AttachmentsFormMixin, forms.Form):
     """The customer's answer on their ticket page. The one-time token makes a double click
     one message (see tickets.conversation)."""
 
@@ -338,6 +346,7 @@ class CustomerReplyForm(forms.Form):
         too_long_msg=MSG_NOTE_TOO_LONG,
         widget=forms.Textarea(attrs={"rows": 6}),
     )
+    attachments = AttachmentsField(label="Attach files (optional)")
     reply_token = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, **kwargs):

@@ -243,3 +243,40 @@ class OutboxEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.state}) {self.message_id}"
+
+
+class Attachment(models.Model):
+    """A file on a ticket: the metadata here, the bytes in the department's storage
+    (``tickets.attachments.storage``) under ``storage_key``.
+
+    ``message`` is null for files sent with the ticket's first message (``Ticket.message``).
+    Written in the same transaction as the message; ``clean_attachments`` finds objects without
+    a row and rows without an object.
+    """
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, related_name="attachments", null=True, blank=True
+    )
+    # As sent, minus characters no database stores, cut to the column; shown to staff only.
+    original_name = models.CharField(max_length=255)
+    # What downloads are called: no path, no control characters, a sensible length.
+    name = models.CharField(max_length=160)
+    # Detected from the bytes, never taken from the browser or the file name.
+    content_type = models.CharField(max_length=120)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    storage_key = models.CharField(max_length=255, unique=True)
+    # A system-database user id for staff; null when the customer (or their email) sent it.
+    uploader_id = models.PositiveIntegerField(null=True, blank=True)
+    uploader_name = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        indexes = [
+            models.Index(fields=["ticket", "created_at"], name="attachment_ticket_created_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.size:,} bytes) on {self.ticket_id}"

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from departments.errors import department_errors, uses_department
 from departments.registry import Department
-from tickets.models import Message, Ticket, TicketCount, TicketEvent, Visibility
+from tickets.attachments.selectors import attach_files
+from tickets.attachments.uploads import Upload
+from tickets.models import Attachment, Message, Ticket, TicketCount, TicketEvent, Visibility
 from tickets.references import InvalidReference, department_for_reference
 from tickets.services import sent_ticket, submission_key
 
@@ -29,11 +32,17 @@ def ticket_find_by_reference(
 
 @uses_department("save your ticket")
 def ticket_for_submission(
-    department: Department, *, submission_token: str, **sent
+    department: Department,
+    *,
+    submission_token: str,
+    attachments: Sequence[Upload] = (),
+    **sent,
 ) -> Ticket | None:
-    """The ticket this exact form submission (``sent``: ``sent_ticket``'s fields) already made
-    in ``department``, if any."""
-    key = submission_key(token=submission_token, ticket=sent_ticket(**sent))
+    """The ticket this exact form submission (``sent``: ``sent_ticket``'s fields, and the
+    files) already made in ``department``, if any."""
+    key = submission_key(
+        token=submission_token, ticket=sent_ticket(**sent), attachments=attachments
+    )
     return Ticket.objects.using(department.alias).filter(submission_key=key).first()
 
 
@@ -79,6 +88,8 @@ class TicketDetail:
     ticket: Ticket
     messages: list[Message]  # the thread after the first message, oldest first, notes included
     events: list[TicketEvent]  # oldest first
+    # The first message's files; every message carries its own as ``message.files``.
+    files: list[Attachment] = field(default_factory=list)
 
 
 @uses_department("open this ticket")
@@ -86,18 +97,29 @@ def ticket_detail(department: Department, ticket_id: int) -> TicketDetail:
     """Raises ``Ticket.DoesNotExist`` when the department has no such ticket."""
     alias = department.alias
     ticket = Ticket.objects.using(alias).get(pk=ticket_id)
+    messages = list(Message.objects.using(alias).filter(ticket_id=ticket.pk))
     return TicketDetail(
         ticket=ticket,
-        messages=list(Message.objects.using(alias).filter(ticket_id=ticket.pk)),
+        messages=messages,
         events=list(TicketEvent.objects.using(alias).filter(ticket_id=ticket.pk)),
+        files=attach_files(department, ticket, messages, customer=False),
     )
 
 
 @uses_department("show this ticket")
 def ticket_public_thread(department: Department, ticket: Ticket) -> list[Message]:
-    """What the customer sees of the thread: public replies and their own, never a note."""
-    return list(
+    """What the customer sees of the thread: public replies and their own, never a note.
+    Each message carries its files (``message.files``)."""
+    messages = list(
         Message.objects.using(department.alias).filter(
             ticket_id=ticket.pk, visibility=Visibility.PUBLIC
         )
     )
+    attach_files(department, ticket, messages, customer=True)
+    return messages
+
+
+@uses_department("show this ticket")
+def ticket_customer_files(department: Department, ticket: Ticket) -> list[Attachment]:
+    """The files the customer sent with their first message."""
+    return attach_files(department, ticket, [], customer=True)

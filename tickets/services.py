@@ -19,9 +19,12 @@ from django.utils import timezone
 from departments.errors import uses_department
 from departments.fanout.dialects import dialect_of
 from departments.registry import Department
+from tickets.attachments.batch import AttachmentBatch, delete_after_commit
+from tickets.attachments.uploads import Upload
 from tickets.mail.outbox import enqueue_for_customer, enqueue_for_staff, enqueue_new_ticket
 from tickets.models import (
     DONE_STATUSES,
+    Attachment,
     Channel,
     Message,
     OutboxEmail,
@@ -43,6 +46,7 @@ MSG_NOTHING_TO_SAVE = (
 )
 MSG_ASSIGNEE_NOT_MEMBER = "That person is not staff of this department."
 MSG_INACTIVE_ASSIGNEE = "That person's account is disabled."
+MSG_FILES_NEED_MESSAGE = "Files go with a reply or a note: write one, or remove the files."
 _REFERENCE_ATTEMPTS = 8
 
 
@@ -134,12 +138,14 @@ def sent_ticket(
     )
 
 
-def submission_key(*, token: str, ticket: Ticket) -> str:
+def submission_key(*, token: str, ticket: Ticket, attachments: Iterable[Upload] = ()) -> str:
     """The idempotency key of one form submission: its one-time token and what it says.
 
     The same POST again (a double click, a browser or proxy retry) gives the same key. The same
     form sent again with something changed (back, fix the email address, send) is a new ticket,
-    and a replayed token alone never reveals a ticket it was not sent with.
+    and a replayed token alone never reveals a ticket it was not sent with. Attached files
+    count by name and content (SHA-256): the same files again are the same submission; other
+    files, a new ticket.
     """
     sent = [
         token,
@@ -150,6 +156,9 @@ def submission_key(*, token: str, ticket: Ticket) -> str:
         ticket.message,
         ticket.priority,
     ]
+    files = sorted(upload.identity for upload in attachments)
+    if files:  # without files, the key a ticket got before attachments existed
+        sent.append(files)
     return hashlib.sha256(json.dumps(sent).encode()).hexdigest()
 
 
@@ -166,12 +175,14 @@ def ticket_create(
     actor: Actor = CUSTOMER,
     submission_token: str = "",
     channel: str = Channel.WEB,
+    attachments: AttachmentBatch | None = None,
 ) -> Ticket:
-    """Create a ticket, its ``created`` event and its count in one transaction.
+    """Create a ticket, its ``created`` event and its count in one transaction, with the rows
+    of ``attachments`` (stored by ``attachments_stored``) for its first message.
 
     With a ``submission_token`` (the public form's one-time token) this is idempotent: if this
-    department already has the ticket that token and these values made, that ticket is returned
-    and nothing is written, also when both requests arrive at once.
+    department already has the ticket that token and these values (and files) made, that
+    ticket is returned and nothing is written, also when both requests arrive at once.
     """
     alias = department.alias
     now = timezone.now()
@@ -186,8 +197,11 @@ def ticket_create(
     ticket.created_at = ticket.updated_at = now
     ticket.channel = channel
     ticket.reference = new_reference(department)
+    files = attachments.uploads if attachments else []
     if submission_token:
-        ticket.submission_key = submission_key(token=submission_token, ticket=ticket)
+        ticket.submission_key = submission_key(
+            token=submission_token, ticket=ticket, attachments=files
+        )
     # Django's unique checks ignore the instance's database (they query the default manager),
     # so uniqueness is left to the database constraint and the retry below.
     ticket.full_clean(validate_unique=False, validate_constraints=False)
@@ -206,9 +220,18 @@ def ticket_create(
                     created_at=now,
                 )
                 _bump_counts(alias, [(ticket.status, ticket.priority, +1)])
+                if attachments:
+                    attachments.record(
+                        ticket=ticket,
+                        message=None,
+                        uploader_id=actor.id,
+                        uploader_name=actor.name if actor.id else ticket.customer_name,
+                        created_at=now,
+                    )
                 # The customer's confirmation and the opted-in agents' alert, sent later by
-                # deliver_outbox: written with the ticket, or not at all.
-                enqueue_new_ticket(alias, ticket)
+                # deliver_outbox: written with the ticket, or not at all. Files are never
+                # emailed; the count lets the email point to the ticket page.
+                enqueue_new_ticket(alias, ticket, attachments=len(files))
             return ticket
         except IntegrityError:
             # The unique key, not a look-up first, decides between two requests racing with
@@ -243,9 +266,11 @@ def ticket_update(
     unassign: bool = False,
     note: str = "",
     reply: str = "",
+    attachments: AttachmentBatch | None = None,
 ) -> Ticket:
     """Change status, priority and/or assignee and add an internal note and/or a public reply,
     all or nothing, with the emails it causes written to the outbox in the same transaction.
+    ``attachments`` go with the reply (or, without one, the note).
 
     ``expected_version`` is the version the caller saw; if the ticket has moved on since,
     :class:`TicketConflict` is raised and nothing is written. ``assignee`` is a staff user who
@@ -253,6 +278,8 @@ def ticket_update(
     """
     alias = department.alias
     note, reply = note.strip(), reply.strip()
+    if attachments and not (note or reply):
+        raise ValidationError({"attachments": MSG_FILES_NEED_MESSAGE}, code="files_alone")
     with transaction.atomic(using=alias):
         ticket = Ticket.objects.using(alias).select_for_update().get(pk=ticket_id)
         if ticket.version != expected_version:
@@ -316,12 +343,13 @@ def ticket_update(
             ticket.first_response_at = now
         ticket.full_clean(validate_unique=False, validate_constraints=False)
         ticket.save(using=alias)
+        written: Message | None = None
         for body, visibility, kind in (
             (note, Visibility.INTERNAL, TicketEvent.Kind.NOTE_ADDED),
             (reply, Visibility.PUBLIC, TicketEvent.Kind.REPLIED),
         ):
             if body:
-                Message.objects.using(alias).create(
+                written = Message.objects.using(alias).create(
                     ticket=ticket,
                     author_id=actor.id,
                     author_name=actor.name,
@@ -330,19 +358,35 @@ def ticket_update(
                     created_at=now,
                 )
                 event(kind, "", "")
+        if attachments:
+            attachments.record(
+                ticket=ticket,
+                message=written,
+                uploader_id=actor.id,
+                uploader_name=actor.name,
+                created_at=now,
+            )
         TicketEvent.objects.using(alias).bulk_create(events)
         new_key = (ticket.status, ticket.priority)
         if new_key != old_key:
             _bump_counts(alias, [(*old_key, -1), (*new_key, +1)])
-        _enqueue_update_emails(alias, ticket, actor, reply, old_key[0], old_assignee)
+        files = len(attachments) if attachments and reply else 0
+        _enqueue_update_emails(alias, ticket, actor, reply, old_key[0], old_assignee, files)
     return ticket
 
 
 def _enqueue_update_emails(
-    alias: str, ticket: Ticket, actor: Actor, reply: str, old_status: str, old_assignee
+    alias: str,
+    ticket: Ticket,
+    actor: Actor,
+    reply: str,
+    old_status: str,
+    old_assignee,
+    files: int = 0,
 ) -> None:
     """The emails one staff change causes. A reply that also resolves the ticket is one email
-    saying both; a note never causes a customer email."""
+    saying both; a note never causes a customer email. A reply's files are not attached: the
+    email can say how many wait on the ticket page."""
     Kind = OutboxEmail.Kind
     status_changed = ticket.status != old_status
     if reply:
@@ -353,6 +397,7 @@ def _enqueue_update_emails(
             message=reply,
             author_name=actor.name,
             status_changed=status_changed,
+            **({"attachments": files} if files else {}),
         )
     elif status_changed and ticket.status == Status.RESOLVED:
         enqueue_for_customer(alias, Kind.RESOLVED, ticket)
@@ -383,13 +428,20 @@ def ticket_change_status(
 
 
 def ticket_delete(*, department: Department, ticket_id: int) -> None:
-    """Delete a ticket with its messages, events and unsent emails, keeping the counts exact."""
+    """Delete a ticket with its messages, events, unsent emails and files, keeping the counts
+    exact. The files' bytes are deleted once the rows' deletion commits."""
     alias = department.alias
     with transaction.atomic(using=alias):
         ticket = Ticket.objects.using(alias).select_for_update().get(pk=ticket_id)
         key = (ticket.status, ticket.priority)
+        keys = list(
+            Attachment.objects.using(alias)
+            .filter(ticket_id=ticket.pk)
+            .values_list("storage_key", flat=True)
+        )
         ticket.delete(using=alias)
         _bump_counts(alias, [(*key, -1)])
+        delete_after_commit(department, keys)
 
 
 def ticket_counts_rebuild(*, department: Department) -> dict[tuple[str, int], int]:

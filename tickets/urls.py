@@ -11,6 +11,11 @@ urlpatterns = [
     # The customer's ticket page: the link in every email (a signed, expiring token).
     path("ticket/", views.customer_link_request, name="customer_link_request"),
     path("ticket/<str:token>/", views.customer_ticket, name="customer_ticket"),
+    path(
+        "ticket/<str:token>/files/<int:attachment_id>/",
+        views.attachment_customer,
+        name="attachment_customer",
+    ),
     # Staff
     path("dashboard/", views.DashboardView.as_view(), name="dashboard"),
     path("t/", views.ticket_find, name="ticket_find"),
@@ -19,6 +24,11 @@ urlpatterns = [
         "tickets/<slug:department>/<int:ticket_id>/",
         views.ticket_detail,
         name="ticket_detail",
+    ),
+    path(
+        "tickets/<slug:department>/<int:ticket_id>/files/<int:attachment_id>/",
+        views.attachment_staff,
+        name="attachment_staff",
     ),
     path("dashboard/export.csv", views.dashboard_export, name="dashboard_export"),
 ]

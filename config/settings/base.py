@@ -222,6 +222,60 @@ HELPDESK_OUTBOX_MAX_ATTEMPTS = env.int("HELPDESK_OUTBOX_MAX_ATTEMPTS", default=8
 # sent again (same Message-ID) this long after it took them. Longer than a batch takes to send.
 HELPDESK_OUTBOX_LEASE_SECONDS = env.int("HELPDESK_OUTBOX_LEASE_SECONDS", default=300)
 
+# --- Attachments (files on tickets and messages) --------------------------------------------------
+# The bytes go through Django's storage API, one storage per department
+# (https://docs.djangoproject.com/en/5.2/ref/files/storage/): "filesystem" keeps them under
+# HELPDESK_ATTACHMENTS_DIR/<department>/; "s3" in S3-compatible object storage through
+# django-storages (https://django-storages.readthedocs.io/en/latest/backends/amazon-S3.html),
+# in HELPDESK_S3_BUCKET under the prefix <department>/, or in a bucket per department when the
+# name contains {department} (e.g. helpdesk-{department}).
+HELPDESK_ATTACHMENTS_STORAGE = env.str("HELPDESK_ATTACHMENTS_STORAGE", default="filesystem")
+HELPDESK_ATTACHMENTS_DIR = Path(
+    env.str("HELPDESK_ATTACHMENTS_DIR", default=str(DATA_DIR / "attachments"))
+)
+HELPDESK_S3_BUCKET = env.str("HELPDESK_S3_BUCKET", default="helpdesk-attachments")
+HELPDESK_S3_ENDPOINT_URL = env.str("HELPDESK_S3_ENDPOINT_URL", default="") or None
+AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="") or None
+AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="") or None
+AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="us-east-1")
+# Limits, checked before any byte is stored: per file, per message (all its files), files per
+# message. Inbound email drops what does not fit, with a note in the message.
+HELPDESK_ATTACHMENT_MAX_FILE_BYTES = env.int(
+    "HELPDESK_ATTACHMENT_MAX_FILE_BYTES", default=10 * 1024 * 1024
+)
+HELPDESK_ATTACHMENT_MAX_MESSAGE_BYTES = env.int(
+    "HELPDESK_ATTACHMENT_MAX_MESSAGE_BYTES", default=25 * 1024 * 1024
+)
+HELPDESK_ATTACHMENT_MAX_FILES = env.int("HELPDESK_ATTACHMENT_MAX_FILES", default=10)
+# Content types accepted, as detected from the bytes (tickets.attachments.detection).
+HELPDESK_ATTACHMENT_TYPES = env.list(
+    "HELPDESK_ATTACHMENT_TYPES",
+    default=[
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "text/plain",
+        "text/csv",
+        "application/zip",
+        "application/msword",
+        "application/vnd.ms-excel",
+        "application/vnd.ms-powerpoint",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/vnd.oasis.opendocument.text",
+        "application/vnd.oasis.opendocument.spreadsheet",
+        "application/vnd.oasis.opendocument.presentation",
+    ],
+)
+# Stored objects younger than this are never called orphans by clean_attachments: their
+# transaction may still be running.
+HELPDESK_ATTACHMENT_ORPHAN_GRACE_SECONDS = env.int(
+    "HELPDESK_ATTACHMENT_ORPHAN_GRACE_SECONDS", default=60 * 60
+)
+
 # --- I18N ---------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")

@@ -17,7 +17,7 @@ from tests.mail.inbound_mail import build, reply_by_thread, reply_to
 from tickets.conversation import dedupe_key
 from tickets.mail.addresses import reply_address
 from tickets.mail.inbound import NO_SUBJECT, Kind, ingest_email
-from tickets.models import Channel, Message, OutboxEmail, Status, Ticket
+from tickets.models import Attachment, Channel, Message, OutboxEmail, Status, Ticket
 from tickets.services import ticket_change_status, ticket_delete
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -75,7 +75,13 @@ def test_new_mail_becomes_a_ticket_in_the_default_department(general, monkeypatc
     assert ticket.customer_name == "Ann Customer"
     assert ticket.customer_email == "ann@example.com"
     assert ticket.subject == "Invoice question"
-    assert ticket.message == "My invoice is wrong.\n\n[2 attachments not kept]"
+    # Its files are kept (tests/attachments has the limits and the types refused).
+    assert ticket.message == "My invoice is wrong."
+    files = Attachment.objects.using(general.alias).filter(ticket_id=ticket.pk)
+    assert [(f.name, f.content_type, f.message_id) for f in files] == [
+        ("f0.pdf", "application/pdf", None),
+        ("f1.pdf", "application/pdf", None),
+    ]
     # The customer is told it arrived (deliver_outbox sends it later).
     kinds = OutboxEmail.objects.using(general.alias).values_list("kind", flat=True)
     assert OutboxEmail.Kind.RECEIVED in kinds

@@ -13,7 +13,7 @@ from django.test import override_settings
 from tests.factories import TicketFactory
 from tests.mail.inbound_mail import reply_to
 from tickets.mail.addresses import reply_address
-from tickets.models import Channel, Message, Ticket
+from tickets.models import Attachment, Channel, Message, Ticket
 
 pytestmark = pytest.mark.django_db(databases="__all__")
 
@@ -88,7 +88,8 @@ def test_a_new_mail_posted_with_the_secret_becomes_a_ticket(client, general):
     ticket = Ticket.objects.using(general.alias).get()
     assert ticket.channel == Channel.EMAIL
     assert (ticket.customer_email, ticket.subject) == ("ann@example.com", "Printer on fire")
-    assert ticket.message == "It is on fire.\n\n[1 attachment not kept]"
+    assert ticket.message == "It is on fire."
+    assert Attachment.objects.using(general.alias).filter(ticket_id=ticket.pk).count() == 1
     # The provider retrying the same event makes no second ticket.
     assert post(client, postmark_payload(to="support@localhost"), **auth()).status_code == 200
     assert Ticket.objects.using(general.alias).count() == 1

@@ -53,6 +53,7 @@ def sample_parameters(*, user, department, ticket) -> dict[str, str]:
         "url": "nowhere/",
         "department": department.slug,
         "ticket_id": ticket.pk,
+        "attachment_id": 1,
         "reference": ticket.reference,
         "token": customer_link_token(ticket.reference, ticket.customer_email),
     }

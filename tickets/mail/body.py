@@ -5,9 +5,12 @@ store in any of our databases.
 
 from __future__ import annotations
 
+import contextlib
+import mimetypes
 import re
 import unicodedata
 from dataclasses import dataclass
+from email.header import decode_header, make_header
 from email.message import Message
 from html.parser import HTMLParser
 
@@ -38,6 +41,8 @@ _UNSTORABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 class Body:
     text: str  # what the customer wrote, quotes trimmed
     attachments: int  # parts that were not the text (files, forwarded mails, inline images)
+    # Those parts' bytes and file names, in order (tickets.attachments checks and keeps them).
+    files: tuple[tuple[bytes, str], ...] = ()
 
 
 def clean_text(text: str) -> str:
@@ -69,6 +74,23 @@ def _is_attachment(part: Message) -> bool:
     return disposition == "attachment" or bool(part.get_param("name") or part.get_filename())
 
 
+def _file_of(part: Message, number: int) -> tuple[bytes, str]:
+    """A non-text part as (bytes, file name); a part without a name gets a numbered one."""
+    if part.get_content_type() == "message/rfc822":
+        inner = part.get_payload()
+        content = inner[0].as_bytes() if isinstance(inner, list) and inner else b""
+        return content, part.get_filename() or f"forwarded-message-{number}.eml"
+    payload = part.get_payload(decode=True)
+    content = payload if isinstance(payload, bytes) else b""
+    name = part.get_filename()
+    if name:
+        with contextlib.suppress(LookupError, UnicodeError, ValueError, TypeError, AssertionError):
+            name = str(make_header(decode_header(name)))
+    else:
+        name = f"attachment-{number}{mimetypes.guess_extension(part.get_content_type()) or ''}"
+    return content, name
+
+
 def _leaves(message: Message) -> list[Message]:
     """The non-multipart parts in order; a forwarded message (message/rfc822) is one leaf."""
     if message.get_content_maintype() == "multipart" and isinstance(message.get_payload(), list):
@@ -77,11 +99,11 @@ def _leaves(message: Message) -> list[Message]:
 
 
 def extract_body(message: Message) -> Body:
-    """The customer's text (text/plain preferred, else HTML made readable) and the number of
-    other parts, which are not kept."""
+    """The customer's text (text/plain preferred, else HTML made readable) and the other
+    parts as files."""
     plain: list[str] = []
     html: list[str] = []
-    attachments = 0
+    files: list[tuple[bytes, str]] = []
     for part in _leaves(message):
         kind = part.get_content_type()
         if kind == "text/plain" and not _is_attachment(part):
@@ -89,10 +111,10 @@ def extract_body(message: Message) -> Body:
         elif kind == "text/html" and not _is_attachment(part):
             html.append(_decoded(part))
         else:
-            attachments += 1
+            files.append(_file_of(part, len(files) + 1))
     # Several inline text parts are one body split around inline images (Apple Mail does this).
     text = "\n".join(plain) if plain else "\n".join(html_to_text(h) for h in html)
-    return Body(text=trim_quoted(clean_text(text)), attachments=attachments)
+    return Body(text=trim_quoted(clean_text(text)), attachments=len(files), files=tuple(files))
 
 
 def _quote_follows(lines: list[str], index: int) -> bool:

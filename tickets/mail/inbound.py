@@ -23,11 +23,13 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from departments.errors import DepartmentUnavailable
+from departments.errors import DepartmentUnavailable, department_errors
 from departments.registry import Department, UnknownDepartment, all_departments, get_department
+from tickets.attachments.batch import AttachmentsUnavailable, attachments_stored
+from tickets.attachments.uploads import Upload, check_email_files
 from tickets.conversation import TicketClosed, customer_reply, customer_told_closed, dedupe_key
 from tickets.mail.addresses import reference_from_message_id, reference_from_reply_address
-from tickets.mail.body import EMPTY_BODY, clean_text, extract_body, shorten
+from tickets.mail.body import EMPTY_BODY, Body, clean_text, extract_body, shorten
 from tickets.models import Channel, Ticket
 from tickets.models import Message as ThreadMessage
 from tickets.selectors import ticket_find_by_reference, ticket_for_submission
@@ -220,11 +222,16 @@ def department_for_recipients(recipients: Iterable[str]) -> Department:
         return departments[0]
 
 
-def _text(body, limit: int) -> str:
+def _files(body: Body) -> tuple[list[Upload], list[str]]:
+    """The mail's files within the attachment limits, and a line for each one dropped."""
+    return check_email_files(body.files)
+
+
+def _text(body: Body, dropped: list[str], limit: int) -> str:
     text = body.text
-    if body.attachments:
-        plural = "attachment" if body.attachments == 1 else "attachments"
-        text = f"{text}\n\n[{body.attachments} {plural} not kept]"
+    if dropped:
+        # The mail is kept whatever its files; what was not kept is said in the message.
+        text = f"{text}\n\n" + "\n".join(dropped)
     return shorten(text.strip() or EMPTY_BODY, limit)
 
 
@@ -232,7 +239,8 @@ def _new_ticket(
     mail: _Mail, message: Message, department: Department, *, follows: Ticket | None, reason: str
 ) -> Outcome:
     body = extract_body(message)
-    text = _text(body, _MESSAGE_MAX)
+    uploads, dropped = _files(body)
+    text = _text(body, dropped, _MESSAGE_MAX)
     if follows is not None:
         text = shorten(f"Follow-up to {follows.reference}\n\n{text}", _MESSAGE_MAX)
     sent = {
@@ -243,19 +251,45 @@ def _new_ticket(
     }
     # The Message-ID makes the token: the same mail delivered twice finds the first ticket.
     token = f"email:{mail.message_id}"
-    earlier = ticket_for_submission(department, submission_token=token, **sent)
+    earlier = ticket_for_submission(department, submission_token=token, attachments=uploads, **sent)
     if earlier is not None:
         return Outcome(Kind.DUPLICATE, earlier.reference, department)
-    # The closed ticket's notice is written with the new ticket or not at all.
-    with transaction.atomic(using=department.alias):
+    # The closed ticket's notice is written with the new ticket or not at all; the files'
+    # bytes, stored first, are removed again if that transaction fails.
+    with (
+        attachments_stored(department, uploads) as batch,
+        transaction.atomic(using=department.alias),
+    ):
         ticket = ticket_create(
-            department=department, submission_token=token, channel=Channel.EMAIL, **sent
+            department=department,
+            submission_token=token,
+            channel=Channel.EMAIL,
+            attachments=batch,
+            **sent,
         )
         if follows is not None:
             customer_told_closed(
                 department=department, ticket=follows, new_reference=ticket.reference
             )
     return Outcome(Kind.CREATED, ticket.reference, department, reason)
+
+
+def _reply(department: Department, ticket: Ticket, mail: _Mail, message: Message) -> None:
+    body = extract_body(message)
+    uploads, dropped = _files(body)
+    key = dedupe_key(mail.message_id)
+    with department_errors(department, "take in an email"):
+        if ThreadMessage.objects.using(department.alias).filter(dedupe_key=key).exists():
+            uploads = []  # taken in before: its files are stored already
+    with attachments_stored(department, uploads) as batch:
+        customer_reply(
+            department=department,
+            ticket_id=ticket.pk,
+            body=_text(body, dropped, _BODY_MAX),
+            channel=Channel.EMAIL,
+            key=key,
+            attachments=batch,
+        )
 
 
 def ingest_message(
@@ -283,13 +317,7 @@ def ingest_message(
                 reason = f"sender is not the customer of {ticket.reference}"
             else:
                 try:
-                    customer_reply(
-                        department=department,
-                        ticket_id=ticket.pk,
-                        body=_text(extract_body(message), _BODY_MAX),
-                        channel=Channel.EMAIL,
-                        key=dedupe_key(mail.message_id),
-                    )
+                    _reply(department, ticket, mail, message)
                 except TicketClosed:
                     return _new_ticket(
                         mail,
@@ -306,6 +334,12 @@ def ingest_message(
             Kind.DEFERRED,
             department=exc.department,
             reason=f"the {exc.department} database is unavailable; deliver again later",
+        )
+    except AttachmentsUnavailable as exc:
+        return Outcome(
+            Kind.DEFERRED,
+            department=exc.department,
+            reason=f"the {exc.department} file storage is unavailable; deliver again later",
         )
     except UnknownDepartment:
         return Outcome(Kind.DEFERRED, reason="no department is configured")

@@ -83,7 +83,7 @@ _COLUMNS = (
 _PREPARED = frozenset({"context", "next_attempt_at", "created_at"})
 
 
-def enqueue_new_ticket(alias: str, ticket: Ticket) -> None:
+def enqueue_new_ticket(alias: str, ticket: Ticket, *, attachments: int = 0) -> None:
     """The customer's confirmation of a new ticket, which also carries the opted-in staff's
     alert (``alert_staff``: ``deliver_outbox`` sends both from this one row, see
     ``tickets.mail.compose.build_messages``).
@@ -102,7 +102,12 @@ def enqueue_new_ticket(alias: str, ticket: Ticket) -> None:
             "kind": Kind.RECEIVED.value,
             "recipient": ticket.customer_email,
             "staff_user_id": None,
-            "context": {**facts, "message": ticket.message, "alert_staff": True},
+            "context": {
+                **facts,
+                "message": ticket.message,
+                "alert_staff": True,
+                **({"attachments": attachments} if attachments else {}),
+            },
         },
     ]
     pending = OutboxEmail.State.PENDING.value

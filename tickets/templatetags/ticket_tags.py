@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import template
 
+from tickets.attachments.detection import INLINE_TYPES
 from tickets.models import Status, TicketEvent
 
 register = template.Library()
@@ -61,3 +62,9 @@ STATUS_MEANING = {
 @register.filter
 def status_meaning(status: str) -> str:
     return STATUS_MEANING.get(status, "")
+
+
+@register.filter
+def has_thumbnail(attachment) -> bool:
+    """Raster images, the only files ever shown in a page (never SVG or anything scriptable)."""
+    return attachment.content_type in INLINE_TYPES

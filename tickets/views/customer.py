@@ -17,12 +17,14 @@ from accounts.ratelimit import RateLimit, client_address, minutes_text
 from departments.errors import DepartmentUnavailable
 from departments.registry import Department
 from tickets import forms
+from tickets.attachments.batch import AttachmentsUnavailable, attachments_stored
 from tickets.conversation import TicketClosed, customer_link_send, customer_reply, dedupe_key
 from tickets.forms import CustomerReplyForm, LinkRequestForm
 from tickets.mail.addresses import BadLink, ExpiredLink, customer_link_path, read_customer_link
 from tickets.models import Channel, Status, Ticket
 from tickets.references import InvalidReference, department_for_reference
 from tickets.selectors import (
+    ticket_customer_files,
     ticket_customer_history,
     ticket_find_by_reference,
     ticket_find_for_customer,
@@ -97,7 +99,8 @@ def _customer_ticket(request: HttpRequest, token: str) -> HttpResponse:
         return _bad_link(request, expired=False)
     department, ticket = found
 
-    form = CustomerReplyForm(request.POST if request.method == "POST" else None)
+    posted = request.method == "POST"
+    form = CustomerReplyForm(request.POST if posted else None, request.FILES if posted else None)
     status = 200
     context: dict = {}
     if request.method == "POST" and form.is_valid():
@@ -110,6 +113,8 @@ def _customer_ticket(request: HttpRequest, token: str) -> HttpResponse:
             "ticket": ticket,
             "department": department,
             "thread": ticket_public_thread(department, ticket),
+            "first_files": ticket_customer_files(department, ticket),
+            "link_token": token,
             "history": ticket_customer_history(department, ticket),
             "form": form,
             "closed": ticket.status == Status.CLOSED,
@@ -130,21 +135,31 @@ def _reply(
     again with the reply as typed."""
     body = form.cleaned_data["body"]
     token = form.cleaned_data["reply_token"]
+    uploads = form.cleaned_data["attachments"]
     limit = RateLimit.named("customer-reply")
     reservation = limit.acquire(client_address(request))
     if reservation is None:
         context["rate_limited"] = MSG_TOO_MANY_REPLIES % {"wait": minutes_text(limit.retry_after())}
         context["status"] = 429
         return None
+    # One token, one text, the same files: a double click or a resent POST adds the reply once.
+    files = [part for upload in uploads for part in upload.identity]
+    key = dedupe_key("web", ticket.reference, token, body.strip(), *files) if token else None
     try:
-        customer_reply(
-            department=department,
-            ticket_id=ticket.pk,
-            body=body,
-            channel=Channel.WEB,
-            # One token, one text: a double click or a resent POST adds the reply once.
-            key=dedupe_key("web", ticket.reference, token, body.strip()) if token else None,
-        )
+        with attachments_stored(department, uploads) as batch:
+            customer_reply(
+                department=department,
+                ticket_id=ticket.pk,
+                body=body,
+                channel=Channel.WEB,
+                key=key,
+                attachments=batch,
+            )
+    except AttachmentsUnavailable:
+        reservation.release()
+        context["files_unavailable"] = True
+        context["status"] = 503
+        return None
     except TicketClosed:
         reservation.release()
         context["status"] = 409

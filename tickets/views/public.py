@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.ratelimit import RateLimit, client_address
 from departments.errors import DepartmentUnavailable
 from departments.registry import Department
+from tickets.attachments.batch import AttachmentsUnavailable, attachments_stored
 from tickets.forms import StatusLookupForm, TicketSubmissionForm
 from tickets.mail.addresses import customer_link_path
 from tickets.models import Ticket
@@ -58,7 +59,7 @@ def ticket_submit(request: HttpRequest) -> HttpResponse:
         return render(
             request, SUBMIT_TEMPLATE, {"form": TicketSubmissionForm(initial=_follow_up(request))}
         )
-    form = TicketSubmissionForm(request.POST)
+    form = TicketSubmissionForm(request.POST, request.FILES)
     if not form.is_valid():
         return render(request, SUBMIT_TEMPLATE, {"form": form})
 
@@ -72,6 +73,7 @@ def ticket_submit(request: HttpRequest) -> HttpResponse:
         "message": data["message"],
         "submission_token": data["submission_token"],
     }
+    uploads = data["attachments"]
     # Staff entering tickets for callers are accountable by name; the limit is for anonymous use.
     limit = None if request.user.is_authenticated else RateLimit.named("ticket-submit")
     reservation = None
@@ -79,7 +81,7 @@ def ticket_submit(request: HttpRequest) -> HttpResponse:
         if limit:
             # The same POST again (a double click, a retry) is answered with the ticket it
             # made: it never counts against the limit, and is not refused while paused.
-            earlier = ticket_for_submission(department, **sent)
+            earlier = ticket_for_submission(department, attachments=uploads, **sent)
             if earlier is not None:
                 return _submitted(request, earlier)
             # Reserved before the insert, so parallel submissions cannot exceed the limit;
@@ -89,11 +91,14 @@ def ticket_submit(request: HttpRequest) -> HttpResponse:
                 return too_many(
                     request, SUBMIT_TEMPLATE, {"form": form}, limit, MSG_TOO_MANY_SUBMISSIONS
                 )
-        ticket = ticket_create(
-            department=department,
-            actor=Actor.from_user(request.user) if request.user.is_authenticated else CUSTOMER,
-            **sent,
-        )
+        # Stored before the ticket's transaction, removed again if it does not commit.
+        with attachments_stored(department, uploads) as batch:
+            ticket = ticket_create(
+                department=department,
+                actor=Actor.from_user(request.user) if request.user.is_authenticated else CUSTOMER,
+                attachments=batch,
+                **sent,
+            )
     except ValidationError as exc:
         if reservation:
             reservation.release()
@@ -111,6 +116,14 @@ def ticket_submit(request: HttpRequest) -> HttpResponse:
         )
         response = render(
             request, SUBMIT_TEMPLATE, {"form": form, "unavailable": department}, status=503
+        )
+        response["Retry-After"] = "60"
+        return response
+    except AttachmentsUnavailable:
+        if reservation:
+            reservation.release()
+        response = render(
+            request, SUBMIT_TEMPLATE, {"form": form, "files_unavailable": True}, status=503
         )
         response["Retry-After"] = "60"
         return response

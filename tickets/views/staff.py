@@ -16,6 +16,7 @@ from accounts.selectors import staff_for_department, users_by_id
 from departments.errors import DepartmentUnavailable
 from departments.registry import Department, UnknownDepartment, get_department
 from tickets import forms, selectors
+from tickets.attachments.batch import AttachmentsUnavailable, attachments_stored
 from tickets.forms import FindTicketForm, TicketUpdateForm
 from tickets.models import Priority, Status, Ticket
 from tickets.references import InvalidReference, department_for_reference
@@ -41,10 +42,11 @@ def _staff_department(user, slug: str) -> Department:
     return department
 
 
-def _update_form(ticket: Ticket, department: Department, *, data=None, initial=None):
+def _update_form(ticket: Ticket, department: Department, *, data=None, files=None, initial=None):
     current = users_by_id([ticket.assignee_id]).get(ticket.assignee_id)
     return TicketUpdateForm(
         data,
+        files,
         initial=initial or TicketUpdateForm.initial_for(ticket),
         staff=staff_for_department(department),
         current_assignee=current,
@@ -101,36 +103,43 @@ def ticket_detail(request: HttpRequest, department: str, ticket_id: int) -> Http
 def _work_ticket(request: HttpRequest, dept: Department, ticket_id: int) -> HttpResponse:
     posted = request.POST if request.method == "POST" else None
     detail = _load_detail(dept, ticket_id)
-    form = _update_form(detail.ticket, dept, data=posted)
+    form = _update_form(
+        detail.ticket, dept, data=posted, files=request.FILES if posted is not None else None
+    )
     status = 200
     conflict: list[str] | None = None
-    save_failed = False
+    save_failed = files_failed = False
     if posted is not None and form.is_valid():
         data = form.cleaned_data
         try:
-            updated = ticket_update(
-                department=dept,
-                ticket_id=detail.ticket.pk,
-                expected_version=data["version"],
-                actor=Actor.from_user(request.user),
-                status=data["status"],
-                priority=data["priority"],
-                assignee=data["assignee"],
-                unassign=data["assignee"] is None,
-                note=data["note"],
-                reply=data["reply"],
-            )
+            # The files' bytes are stored first and removed again if the save fails.
+            with attachments_stored(dept, data["attachments"]) as batch:
+                updated = ticket_update(
+                    department=dept,
+                    ticket_id=detail.ticket.pk,
+                    expected_version=data["version"],
+                    actor=Actor.from_user(request.user),
+                    status=data["status"],
+                    priority=data["priority"],
+                    assignee=data["assignee"],
+                    unassign=data["assignee"] is None,
+                    note=data["note"],
+                    reply=data["reply"],
+                    attachments=batch,
+                )
         except TicketConflict:
             # Show the latest version, and start the form from it so that saving again cannot
             # undo the other person's change by accident. The typed text stays, and nothing
             # was sent: the person reads the latest thread before sending again.
             detail = _load_detail(dept, ticket_id)
             conflict = _unsaved_choices(data, detail.ticket)
+            chosen = form.chosen_files
             form = _update_form(
                 detail.ticket,
                 dept,
                 initial=TicketUpdateForm.initial_for(detail.ticket, body=data["body"]),
             )
+            form.chosen_files = chosen  # not kept by the browser: asked for again
             status = 409
         except Ticket.DoesNotExist:
             raise Http404("No such ticket") from None
@@ -143,6 +152,9 @@ def _work_ticket(request: HttpRequest, dept: Department, ticket_id: int) -> Http
                 extra={"department": dept.slug, "error": repr(exc.__cause__)},
             )
             save_failed = True
+            status = 503
+        except AttachmentsUnavailable:
+            files_failed = True
             status = 503
         else:
             messages.success(
@@ -157,16 +169,18 @@ def _work_ticket(request: HttpRequest, dept: Department, ticket_id: int) -> Http
             "department": dept,
             "ticket": ticket,
             "thread": detail.messages,
+            "first_files": detail.files,
             "events": detail.events,
             "assignee": users_by_id([ticket.assignee_id]).get(ticket.assignee_id),
             "form": form,
             "conflict": conflict,
             "stale_message": MSG_STALE,
             "save_failed": save_failed,
+            "files_unavailable": files_failed,
         },
         status=status,
     )
-    if save_failed:
+    if save_failed or files_failed:
         response["Retry-After"] = "60"
     return response
 
