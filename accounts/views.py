@@ -82,7 +82,9 @@ def notification_settings(request: HttpRequest) -> HttpResponse:
     current = current or NotificationSettings(user=request.user)
     form = NotificationSettingsForm(request.POST or None, instance=current)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        # The first save from two tabs at once: both read "no row"; update_or_create lets the
+        # second update the first's row instead of failing on the one-to-one key.
+        NotificationSettings.objects.update_or_create(user=request.user, defaults=form.cleaned_data)
         messages.success(request, MSG_NOTIFICATIONS_SAVED)
         return redirect("accounts:notifications")
     return render(

@@ -123,3 +123,9 @@ def ticket_public_thread(department: Department, ticket: Ticket) -> list[Message
 def ticket_customer_files(department: Department, ticket: Ticket) -> list[Attachment]:
     """The files the customer sent with their first message."""
     return attach_files(department, ticket, [], customer=True)
+
+
+@uses_department("add your reply")
+def message_with_key(department: Department, key: str) -> Message | None:
+    """The message one arrival (see ``tickets.conversation.dedupe_key``) already made."""
+    return Message.objects.using(department.alias).filter(dedupe_key=key).first()

@@ -24,6 +24,7 @@ from tickets.mail.addresses import BadLink, ExpiredLink, customer_link_path, rea
 from tickets.models import Channel, Status, Ticket
 from tickets.references import InvalidReference, department_for_reference
 from tickets.selectors import (
+    message_with_key,
     ticket_customer_files,
     ticket_customer_history,
     ticket_find_by_reference,
@@ -136,15 +137,20 @@ def _reply(
     body = form.cleaned_data["body"]
     token = form.cleaned_data["reply_token"]
     uploads = form.cleaned_data["attachments"]
+    # One token, one text, the same files: a double click or a resent POST adds the reply once.
+    files = [part for upload in uploads for part in upload.identity]
+    key = dedupe_key("web", ticket.reference, token, body.strip(), *files) if token else None
+    # A reply already saved is answered as saved before the limit is asked, as the ticket form
+    # does: a repeat neither counts nor is refused.
+    if key and message_with_key(department, key) is not None:
+        messages.success(request, MSG_REPLY_SENT % {"reference": ticket.reference})
+        return redirect(request.path)
     limit = RateLimit.named("customer-reply")
     reservation = limit.acquire(client_address(request))
     if reservation is None:
         context["rate_limited"] = MSG_TOO_MANY_REPLIES % {"wait": minutes_text(limit.retry_after())}
         context["status"] = 429
         return None
-    # One token, one text, the same files: a double click or a resent POST adds the reply once.
-    files = [part for upload in uploads for part in upload.identity]
-    key = dedupe_key("web", ticket.reference, token, body.strip(), *files) if token else None
     try:
         with attachments_stored(department, uploads) as batch:
             customer_reply(
@@ -162,6 +168,8 @@ def _reply(
         return None
     except TicketClosed:
         reservation.release()
+        # Closed meanwhile: the text is handed back to copy into a new ticket.
+        context["unsent_reply"] = body
         context["status"] = 409
         return None
     except DepartmentUnavailable as exc:
