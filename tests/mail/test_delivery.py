@@ -143,3 +143,18 @@ def test_from_is_the_departments_own_address_when_it_has_one(smtp_server, tech, 
 
     customer = only(smtp_server.received, "We received")
     assert parseaddr(customer.message["From"])[1] == "tech@help.example"
+
+
+def test_files_are_never_attached_but_counted_in_the_email(smtp_server, tech):
+    ticket = TicketFactory(department=tech)
+    OutboxEmail.objects.using(tech.alias).update(context={"reference": ticket.reference})
+    row = OutboxEmail.objects.using(tech.alias).get()
+    row.context = {**row.context, "subject": "Printer", "message": "See files", "attachments": 2}
+    row.save(using=tech.alias)
+
+    deliver_all([tech])
+
+    customer = only(smtp_server.received, "We received")
+    assert "2 files attached: see them on your ticket page." in customer.text()
+    assert "2 files attached" in customer.html()
+    assert not [part for part in customer.message.walk() if part.get_filename()]
