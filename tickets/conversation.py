@@ -42,9 +42,12 @@ def customer_reply(
     channel: str = Channel.WEB,
     key: str | None = None,
     attachments: AttachmentBatch | None = None,
+    notify: bool = True,
 ) -> Message:
     """Add the customer's reply to the thread, in one transaction with what it causes: a
-    Pending or Resolved ticket is Open again, and the assignee is told (outbox).
+    Pending or Resolved ticket is Open again, and the assignee is told (outbox) unless
+    ``notify=False`` (a sender over the email reply limit: the mail is kept, the flood of
+    "customer replied" emails is not).
 
     ``key`` (see ``dedupe_key``) makes it idempotent: the same arrival again returns the
     message it made and writes nothing (its files, stored again, are removed again by
@@ -114,7 +117,7 @@ def customer_reply(
                 using=alias, update_fields=["status", "resolved_at", "version", "updated_at"]
             )
             TicketEvent.objects.using(alias).bulk_create(events)
-            if ticket.assignee_id is not None:
+            if notify and ticket.assignee_id is not None:
                 enqueue_for_staff(
                     alias,
                     OutboxEmail.Kind.CUSTOMER_REPLIED,

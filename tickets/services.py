@@ -176,13 +176,20 @@ def ticket_create(
     submission_token: str = "",
     channel: str = Channel.WEB,
     attachments: AttachmentBatch | None = None,
+    confirm: bool = True,
 ) -> Ticket:
     """Create a ticket, its ``created`` event and its count in one transaction, with the rows
     of ``attachments`` (stored by ``attachments_stored``) for its first message.
 
     With a ``submission_token`` (the public form's one-time token) this is idempotent: if this
     department already has the ticket that token and these values (and files) made, that
-    ticket is returned and nothing is written, also when both requests arrive at once.
+    ticket is returned and nothing is written, also when both requests arrive at once. The
+    returned ticket's ``replayed`` attribute says which: True for that earlier ticket (the
+    caller must not write what a new ticket causes, e.g. a notice, a second time), False for
+    one made now.
+
+    ``confirm=False``: no confirmation email to the customer, only the staff alert (see
+    ``enqueue_new_ticket``).
     """
     alias = department.alias
     now = timezone.now()
@@ -231,7 +238,8 @@ def ticket_create(
                 # The customer's confirmation and the opted-in agents' alert, sent later by
                 # deliver_outbox: written with the ticket, or not at all. Files are never
                 # emailed; the count lets the email point to the ticket page.
-                enqueue_new_ticket(alias, ticket, attachments=len(files))
+                enqueue_new_ticket(alias, ticket, attachments=len(files), confirm=confirm)
+            ticket.replayed = False
             return ticket
         except IntegrityError:
             # The unique key, not a look-up first, decides between two requests racing with
@@ -241,6 +249,7 @@ def ticket_create(
                 same = Ticket.objects.using(alias).filter(submission_key=ticket.submission_key)
                 existing = same.first()
                 if existing is not None:
+                    existing.replayed = True  # made by the other request; nothing written here
                     return existing
             # A reference clash is about one in 600,000 at a million tickets: draw again.
             # Any other integrity error is a real problem and propagates.

@@ -148,7 +148,8 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     SESSION_ENGINE = "runtime.sessions.cached_db"
 
 # --- Abuse limits -------------------------------------------------------------------------------
-# name: (how many, per seconds). Counted per client address (see HELPDESK_TRUSTED_PROXY_COUNT).
+# name: (how many, per seconds). Counted per client address (see HELPDESK_TRUSTED_PROXY_COUNT),
+# for email per sender address.
 HELPDESK_RATE_LIMITS = {
     # Tickets submitted by a client that is not signed in.
     "ticket-submit": (env.int("HELPDESK_SUBMIT_LIMIT", default=10), 15 * 60),
@@ -169,6 +170,11 @@ HELPDESK_RATE_LIMITS = {
     "customer-reply": (env.int("HELPDESK_CUSTOMER_REPLY_LIMIT", default=20), 15 * 60),
     # Requests for a fresh link to one's ticket by email (each may send an email).
     "link-request": (env.int("HELPDESK_LINK_REQUEST_LIMIT", default=5), 15 * 60),
+    # "We received your request" emails per sender address for tickets made from email: past
+    # it the ticket is still made (and staff alerted), unconfirmed, so an auto-responder that
+    # acknowledges every mail cannot ping-pong with us forever. The email reply path counts
+    # per sender address under "customer-reply" (past it: added, assignee not notified).
+    "email-confirmation": (env.int("HELPDESK_EMAIL_CONFIRMATION_LIMIT", default=5), 60 * 60),
 }
 # Behind N reverse proxies that append to X-Forwarded-For, the client is the N-th address from
 # the right. 0 (default): use the connection's address and ignore the header, which anyone can

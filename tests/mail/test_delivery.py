@@ -53,6 +53,7 @@ def test_a_new_ticket_emails_the_customer_and_the_staff_who_opted_in(smtp_server
     assert customer.message["Reply-To"] == reply_address(ticket.reference)
     assert customer.message["From"] == django_settings.DEFAULT_FROM_EMAIL
     assert customer.message["Auto-Submitted"] == "auto-generated"
+    assert customer.message["X-Loop"] == "support@localhost"  # ignored if it comes back
     assert ticket.message in customer.text()
 
     link = next(w for w in customer.text().split() if "://" in w)
@@ -70,6 +71,7 @@ def test_a_new_ticket_emails_the_customer_and_the_staff_who_opted_in(smtp_server
     assert staff.message["Reply-To"] is None
     assert staff.message["Auto-Submitted"] == "auto-generated"
     assert f"/tickets/{tech.slug}/{ticket.pk}/" in staff.text()
+    assert "replies to this email do not reach the customer" in staff.text()
     assert staff.message["References"] == thread_root_id(ticket.reference)
 
     assert {r.state for r in rows(tech)} == {OutboxEmail.State.SENT}
@@ -97,6 +99,7 @@ def test_a_reply_carries_the_reply_and_new_status_never_the_internal_note(smtp_s
     assert "Restart the router, then it works." in reply.text()
     assert "Resolved" in reply.text() and "Resolved" in reply.html()
     assert reply.message["Auto-Submitted"] is None  # a person wrote it (RFC 3834)
+    assert reply.message["X-Loop"] == "support@localhost"
     assert not rows(tech, kind=Kind.RESOLVED)  # one email says both
     for arrived in smtp_server.received:
         assert "watch list" not in arrived.message.as_string()

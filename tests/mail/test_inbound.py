@@ -288,6 +288,7 @@ def test_a_reply_to_a_deleted_ticket_becomes_a_new_ticket(billing, general):
         ({"sender": "MAILER-DAEMON@mx.example.com"}, "bounce (from MAILER-DAEMON)"),
         ({"sender": "Mail System <postmaster@example.com>"}, "bounce (from postmaster)"),
         ({"sender": "Help desk <support@localhost>"}, "sent by this help desk"),
+        ({"X_Loop": "support@localhost"}, "mail loop (X-Loop: our own address)"),
     ],
 )
 def test_automatic_mail_is_ignored(headers, reason, general, monkeypatch):
@@ -331,6 +332,10 @@ def test_a_delivery_status_report_and_the_null_envelope_sender_are_bounces(billi
         (b"Subject: no sender\r\n\r\nbody", "no usable From address (From: none)"),
         (b"From: not an address\r\n\r\nbody", "no usable From address (From: not an address)"),
         (b"From: <a@b@c>\r\n\r\nbody", "no usable From address (From: <a@b@c>)"),
+        (
+            b"From: a@example.com, b@example.com\r\n\r\nbody",
+            "more than one From address (From: a@example.com, b@example.com)",
+        ),
     ],
 )
 def test_unusable_mail_exits_65_with_one_line(raw, reason, general, monkeypatch):
@@ -376,3 +381,17 @@ def test_the_replied_tickets_department_down_defers_the_reply(billing, database_
         outcome = ingest_email(reply_to(ticket))
     assert (outcome.kind, outcome.department) == (Kind.DEFERRED, billing)
     assert ingest_email(reply_to(ticket)).kind == Kind.ADDED
+
+
+def test_past_the_confirmation_limit_a_ticket_is_made_with_only_the_staff_alert(general, settings):
+    settings.HELPDESK_RATE_LIMITS = {
+        **settings.HELPDESK_RATE_LIMITS,
+        "email-confirmation": (1, 3600),
+    }
+
+    first, second = ingest_email(build("One")), ingest_email(build("Two"))
+
+    assert (first.kind, second.kind) == (Kind.CREATED, Kind.CREATED)
+    assert "not confirmed" in second.reason
+    kinds = sorted(OutboxEmail.objects.using(general.alias).values_list("kind", flat=True))
+    assert kinds == sorted([OutboxEmail.Kind.RECEIVED, OutboxEmail.Kind.NEW_TICKET])

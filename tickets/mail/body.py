@@ -117,10 +117,13 @@ def extract_body(message: Message) -> Body:
     return Body(text=trim_quoted(clean_text(text)), attachments=len(files), files=tuple(files))
 
 
-def _quote_follows(lines: list[str], index: int) -> bool:
-    """The next non-blank line after ``index`` is quoted, or there is none."""
-    rest = (line.strip() for line in lines[index + 1 :])
-    return next((line.startswith(">") for line in rest if line), True)
+def _only_quotes_follow(lines: list[str], index: int) -> bool:
+    """Every non-blank line after ``index`` is quoted (or there is none).
+
+    Only then is an attribution the start of the history: a customer answering point by point
+    writes their own lines between the quoted ones, and cutting there would lose the answers.
+    """
+    return all(line.lstrip().startswith(">") for line in lines[index + 1 :] if line.strip())
 
 
 def _history_starts(lines: list[str], index: int) -> bool:
@@ -131,21 +134,23 @@ def _history_starts(lines: list[str], index: int) -> bool:
         return index + 1 < len(lines) and bool(_HEADER_LINE.match(lines[index + 1].strip()))
     if len(line) > 500 or not line[:3].strip().isalpha():
         return False
-    # An attribution ends in ":" (on this line or, wrapped, the next) and quoted text follows;
-    # "On Monday I wrote:" followed by the customer's own words is not one.
+    # An attribution ends in ":" (on this line or, wrapped, the next) and only quoted text
+    # follows; "On Monday I wrote:" followed by the customer's own words is not one, nor is an
+    # attribution with inline answers below it.
     if line.endswith(":") and _ATTRIBUTION.match(line):
-        return _quote_follows(lines, index)
+        return _only_quotes_follow(lines, index)
     if index + 1 < len(lines):
         joined = f"{line} {lines[index + 1].strip()}"
         if joined.endswith(":") and len(joined) <= 500 and _ATTRIBUTION.match(joined):
-            return _quote_follows(lines, index + 1)
+            return _only_quotes_follow(lines, index + 1)
     return False
 
 
 def trim_quoted(text: str) -> str:
     """Drop the earlier messages a reply quotes below the new text: everything from our marker
     line, an "On ... wrote:" line, an Outlook original-message separator, and trailing lines
-    quoted with ">". Quotes between the customer's own lines stay (they answer point by point).
+    quoted with ">". Quotes between the customer's own lines stay (they answer point by point):
+    an "On ... wrote:" line with unquoted lines anywhere below it is not cut at all.
     """
     lines = text.strip().split("\n")
     for index in range(len(lines)):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable
-from email.utils import formataddr
+from email.utils import formataddr, parseaddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -53,6 +53,11 @@ def sender_address(department: Department) -> str:
     return settings.DEFAULT_FROM_EMAIL
 
 
+def loop_marker() -> str:
+    """The X-Loop value of our emails: the help desk's reply address."""
+    return parseaddr(settings.HELPDESK_REPLY_ADDRESS)[1]
+
+
 def subject_line(row: OutboxEmail) -> str:
     context = row.context
     text = SUBJECTS[row.kind].format(subject=context.get("subject", ""))
@@ -87,6 +92,9 @@ def build_message(
     }
     if row.kind not in PERSONAL_KINDS:
         headers["Auto-Submitted"] = "auto-generated"
+    # On every email, personal ones too: mail that comes back carrying it (an auto-responder
+    # that keeps the headers, a forward rule) is ignored by tickets.mail.inbound, not answered.
+    headers["X-Loop"] = loop_marker()
     message = EmailMultiAlternatives(
         subject=subject_line(row),
         body=render_to_string(f"email/{row.kind}.txt", context),

@@ -7,6 +7,7 @@ only a department database that is down makes the caller try again later.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Iterable
@@ -19,16 +20,23 @@ from email.utils import getaddresses, parseaddr
 from enum import StrEnum
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.urls import reverse
 
+from accounts.ratelimit import RateLimit
 from departments.errors import DepartmentUnavailable, department_errors
 from departments.registry import Department, UnknownDepartment, all_departments, get_department
 from tickets.attachments.batch import AttachmentsUnavailable, attachments_stored
 from tickets.attachments.uploads import Upload, check_email_files
 from tickets.conversation import TicketClosed, customer_reply, customer_told_closed, dedupe_key
-from tickets.mail.addresses import reference_from_message_id, reference_from_reply_address
+from tickets.mail.addresses import (
+    absolute_url,
+    reference_from_message_id,
+    reference_from_reply_address,
+)
 from tickets.mail.body import EMPTY_BODY, Body, clean_text, extract_body, shorten
 from tickets.models import Channel, Ticket
 from tickets.models import Message as ThreadMessage
@@ -56,6 +64,8 @@ _PARSER = BytesParser(policy=policy.compat32)
 
 class Kind(StrEnum):
     ADDED = "added"  # a reply on an existing ticket
+    # A reply added, but past the sender's email reply limit: the assignee was not told.
+    LIMITED = "limited"
     CREATED = "created"  # a new ticket
     DUPLICATE = "duplicate"  # this mail was taken in before; nothing written
     IGNORED = "ignored"  # automatic mail (auto-reply, bounce, list): accepted, never answered
@@ -75,6 +85,8 @@ class Outcome:
         match self.kind:
             case Kind.ADDED:
                 return f"Added to {self.reference}{note}"
+            case Kind.LIMITED:
+                return f"Added to {self.reference} without notifying anyone{note}"
             case Kind.CREATED:
                 return f"New ticket {self.reference} in {self.department}{note}"
             case Kind.DUPLICATE:
@@ -112,6 +124,30 @@ def _header(message: Message, name: str) -> str:
     return clean_text(" ".join(" ".join(texts).split()))
 
 
+def _senders(message: Message) -> list[tuple[str, str]]:
+    """The From header's (display name, address) pairs.
+
+    The addresses are parsed from the header as sent and only the names are decoded: decoding
+    RFC 2047 words first lets an encoded display name such as "Victim <victim@bank.example>"
+    stand in for the address that SPF/DKIM/DMARC checked (Mailsploit).
+    """
+    raw = [str(value) for value in (message.get_all("From") or [])]
+    pairs = []
+    for name, address in getaddresses(raw):
+        if not (name or address):
+            continue
+        with contextlib.suppress(LookupError, UnicodeError, ValueError, TypeError, AssertionError):
+            name = str(make_header(decode_header(name)))
+        pairs.append((" ".join(clean_text(name).split()), address.strip()))
+    return pairs
+
+
+def _sender(message: Message) -> str:
+    """The one From address, or ``""`` (none, or more than one)."""
+    senders = _senders(message)
+    return senders[0][1] if len(senders) == 1 else ""
+
+
 def _addresses(message: Message, names: Iterable[str]) -> list[str]:
     raw = [str(value) for name in names for value in (message.get_all(name) or [])]
     return [address for _, address in getaddresses(raw) if "@" in address]
@@ -136,6 +172,12 @@ def loop_reason(message: Message, envelope_sender: str | None) -> str:
     for name in ("X-Autoreply", "X-Autorespond"):
         if message.get(name) is not None:
             return f"auto-reply ({name})"
+    # Every email we send carries X-Loop with our reply address (tickets.mail.compose): this is
+    # one of ours coming back (an auto-responder or forward rule that kept the headers).
+    own = _own_addresses()
+    for value in message.get_all("X-Loop") or []:
+        if parseaddr(str(value))[1].strip().lower() in own:
+            return "mail loop (X-Loop: our own address)"
     if message.get_content_type() == "multipart/report":
         report = str(message.get_param("report-type") or "").lower()
         if report in _AUTOMATED_REPORTS:
@@ -143,10 +185,10 @@ def loop_reason(message: Message, envelope_sender: str | None) -> str:
     return_path = message.get_all("Return-Path") or []
     if envelope_sender == "" or any(str(value).strip() == "<>" for value in return_path):
         return "bounce (empty return path)"
-    _, sender = parseaddr(_header(message, "From"))
+    sender = _sender(message)
     if sender.rpartition("@")[0].lower() in _SYSTEM_SENDERS:
         return f"bounce (from {sender.rpartition('@')[0]})"
-    if sender and sender.lower() in _own_addresses():
+    if sender and sender.lower() in own:
         return "sent by this help desk"
     return ""
 
@@ -160,8 +202,11 @@ def _own_addresses() -> set[str]:
 def _read(message: Message, raw: bytes, envelope_recipients: Iterable[str]) -> _Mail | str:
     """The parts of ``message`` that routing needs, or why it cannot be taken in."""
     from_header = _header(message, "From")
-    name, sender = parseaddr(from_header)
-    sender = sender.strip()
+    senders = _senders(message)
+    if len(senders) > 1:
+        # Whose mail would it be? Refused rather than guessed (RFC 5322 then wants a Sender).
+        return f"more than one From address (From: {_one_line(from_header, 80)})"
+    name, sender = senders[0] if senders else ("", "")
     try:
         if len(sender) > _EMAIL_MAX:
             raise ValidationError("too long")
@@ -184,6 +229,20 @@ def _read(message: Message, raw: bytes, envelope_recipients: Iterable[str]) -> _
         ),
         referenced_ids=tuple(referenced),
     )
+
+
+class StaffUnknown(Exception):
+    """The system database (staff accounts) could not be read."""
+
+
+def _is_staff(address: str) -> bool:
+    """An active staff account has this email address (any letter case). Raises
+    ``StaffUnknown`` when the system database is down."""
+    try:
+        users = get_user_model()._default_manager
+        return users.filter(email__iexact=address.strip(), is_active=True).exists()
+    except DatabaseError as exc:
+        raise StaffUnknown from exc
 
 
 def _referenced_ticket(mail: _Mail) -> tuple[Department, Ticket] | None:
@@ -254,42 +313,79 @@ def _new_ticket(
     earlier = ticket_for_submission(department, submission_token=token, attachments=uploads, **sent)
     if earlier is not None:
         return Outcome(Kind.DUPLICATE, earlier.reference, department)
-    # The closed ticket's notice is written with the new ticket or not at all; the files'
-    # bytes, stored first, are removed again if that transaction fails.
-    with (
-        attachments_stored(department, uploads) as batch,
-        transaction.atomic(using=department.alias),
-    ):
-        ticket = ticket_create(
-            department=department,
-            submission_token=token,
-            channel=Channel.EMAIL,
-            attachments=batch,
-            **sent,
-        )
-        if follows is not None:
-            customer_told_closed(
-                department=department, ticket=follows, new_reference=ticket.reference
+    # Each new ticket from email answers its sender; an auto-responder that acknowledges every
+    # mail (fresh subject, no loop headers) would get an answer to each acknowledgement. Past
+    # the per-address limit the ticket is still made and staff alerted, just not confirmed.
+    confirmations = RateLimit.named("email-confirmation")
+    confirmation = confirmations.acquire(mail.sender.casefold())
+    try:
+        # The closed ticket's notice is written with the new ticket or not at all; the files'
+        # bytes, stored first, are removed again if that transaction fails.
+        with (
+            attachments_stored(department, uploads) as batch,
+            transaction.atomic(using=department.alias),
+        ):
+            ticket = ticket_create(
+                department=department,
+                submission_token=token,
+                channel=Channel.EMAIL,
+                attachments=batch,
+                confirm=confirmation is not None,
+                **sent,
             )
+            # The same mail delivered twice at once: the other delivery made this ticket (and
+            # told the customer about the closed one); nothing more is written for this one.
+            if follows is not None and not ticket.replayed:
+                customer_told_closed(
+                    department=department, ticket=follows, new_reference=ticket.reference
+                )
+    except BaseException:
+        if confirmation is not None:
+            confirmation.release()
+        raise
+    if ticket.replayed:
+        if confirmation is not None:
+            confirmation.release()
+        return Outcome(Kind.DUPLICATE, ticket.reference, department)
+    if confirmation is None:
+        unconfirmed = (
+            f"not confirmed to the sender: over {confirmations.limit} new tickets "
+            f"from this address in {confirmations.window // 60} minutes"
+        )
+        reason = f"{reason}; {unconfirmed}" if reason else unconfirmed
     return Outcome(Kind.CREATED, ticket.reference, department, reason)
 
 
-def _reply(department: Department, ticket: Ticket, mail: _Mail, message: Message) -> None:
+def _reply(department: Department, ticket: Ticket, mail: _Mail, message: Message) -> bool:
+    """Add the mail to the ticket; False when it was added without telling the assignee."""
     body = extract_body(message)
     uploads, dropped = _files(body)
     key = dedupe_key(mail.message_id)
     with department_errors(department, "take in an email"):
-        if ThreadMessage.objects.using(department.alias).filter(dedupe_key=key).exists():
-            uploads = []  # taken in before: its files are stored already
-    with attachments_stored(department, uploads) as batch:
-        customer_reply(
-            department=department,
-            ticket_id=ticket.pk,
-            body=_text(body, dropped, _BODY_MAX),
-            channel=Channel.EMAIL,
-            key=key,
-            attachments=batch,
-        )
+        seen = ThreadMessage.objects.using(department.alias).filter(dedupe_key=key).exists()
+    if seen:
+        uploads = []  # taken in before: its files are stored already
+    # The reply limit of the ticket page, per sender address (a From is easy to forge for
+    # anyone who knows a reference and its customer's address). Past it the mail is still
+    # added, never lost, but the assignee gets no email for it. A redelivery takes no slot.
+    limit = RateLimit.named("customer-reply")
+    reservation = None if seen else limit.acquire(mail.sender.casefold())
+    try:
+        with attachments_stored(department, uploads) as batch:
+            customer_reply(
+                department=department,
+                ticket_id=ticket.pk,
+                body=_text(body, dropped, _BODY_MAX),
+                channel=Channel.EMAIL,
+                key=key,
+                attachments=batch,
+                notify=seen or reservation is not None,
+            )
+    except BaseException:
+        if reservation is not None:
+            reservation.release()  # not added (closed, database down): nothing to count
+        raise
+    return seen or reservation is not None
 
 
 def ingest_message(
@@ -313,11 +409,22 @@ def ingest_message(
         if found is not None:
             department, ticket = found
             if ticket.customer_email.strip().casefold() != mail.sender.casefold():
+                if _is_staff(mail.sender):
+                    # An agent answering a notification from their mail program: as a new
+                    # ticket it would never reach the customer. Bounced back to them instead.
+                    page = reverse("ticket_detail", args=[department.slug, ticket.pk])
+                    return Outcome(
+                        Kind.REJECTED,
+                        ticket.reference,
+                        department,
+                        "replies to help desk notifications do not reach the customer; "
+                        f"answer on the ticket page: {absolute_url(page)}",
+                    )
                 # A valid tag proves the address came from one of our emails, not who sent this.
                 reason = f"sender is not the customer of {ticket.reference}"
             else:
                 try:
-                    _reply(department, ticket, mail, message)
+                    notified = _reply(department, ticket, mail, message)
                 except TicketClosed:
                     return _new_ticket(
                         mail,
@@ -325,6 +432,13 @@ def ingest_message(
                         department,
                         follows=ticket,
                         reason=f"{ticket.reference} is closed",
+                    )
+                if not notified:
+                    return Outcome(
+                        Kind.LIMITED,
+                        ticket.reference,
+                        department,
+                        "over the reply limit for this address",
                     )
                 return Outcome(Kind.ADDED, ticket.reference, department)
         department = department_for_recipients(mail.recipients)
@@ -343,6 +457,10 @@ def ingest_message(
         )
     except UnknownDepartment:
         return Outcome(Kind.DEFERRED, reason="no department is configured")
+    except StaffUnknown:
+        return Outcome(
+            Kind.DEFERRED, reason="the system database is unavailable; deliver again later"
+        )
     except ValidationError as exc:
         return Outcome(Kind.REJECTED, reason=_one_line("; ".join(exc.messages)))
 

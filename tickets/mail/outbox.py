@@ -83,10 +83,14 @@ _COLUMNS = (
 _PREPARED = frozenset({"context", "next_attempt_at", "created_at"})
 
 
-def enqueue_new_ticket(alias: str, ticket: Ticket, *, attachments: int = 0) -> None:
+def enqueue_new_ticket(
+    alias: str, ticket: Ticket, *, attachments: int = 0, confirm: bool = True
+) -> None:
     """The customer's confirmation of a new ticket, which also carries the opted-in staff's
     alert (``alert_staff``: ``deliver_outbox`` sends both from this one row, see
-    ``tickets.mail.compose.build_messages``).
+    ``tickets.mail.compose.build_messages``). ``confirm=False`` (a sender over the email
+    confirmation limit, see ``tickets.mail.inbound``): only the staff alert, as a NEW_TICKET
+    row of its own, so an auto-responder writing to us is not answered again and again.
 
     Every submission pays for this row, so it is one row and one plain INSERT: through the ORM
     it cost a submission about 35% (SQLite, bench/outbox.py), compiling the statement and
@@ -96,20 +100,20 @@ def enqueue_new_ticket(alias: str, ticket: Ticket, *, attachments: int = 0) -> N
     connection = connections[alias]
     meta = OutboxEmail._meta
     now = timezone.now()
-    facts = ticket_facts(ticket)
-    rows = [
-        {
+    facts = {
+        **ticket_facts(ticket),
+        "message": ticket.message,
+        **({"attachments": attachments} if attachments else {}),
+    }
+    if confirm:
+        row = {
             "kind": Kind.RECEIVED.value,
             "recipient": ticket.customer_email,
-            "staff_user_id": None,
-            "context": {
-                **facts,
-                "message": ticket.message,
-                "alert_staff": True,
-                **({"attachments": attachments} if attachments else {}),
-            },
-        },
-    ]
+            "context": {**facts, "alert_staff": True},
+        }
+    else:
+        row = {"kind": Kind.NEW_TICKET.value, "recipient": "", "context": facts}
+    rows = [{**row, "staff_user_id": None}]
     pending = OutboxEmail.State.PENDING.value
     params: list[Any] = []
     for row in rows:
