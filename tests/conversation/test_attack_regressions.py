@@ -1,7 +1,7 @@
 """Attacks on the conversation feature (customer page, staff replies, email in and out).
 
-Every test here FAILS on main: each one is a finding, with what should happen asserted. See the
-docstring of each test for what was done and why it matters.
+Each test is a finding of an attack on the feature as a stranger would try it, with what should
+happen asserted; each failed before its fix. The docstrings say what was done and why it matters.
 """
 
 from __future__ import annotations
