@@ -9,8 +9,9 @@ submission.
    ``deliver_outbox --once`` runs) to a local aiosmtpd in its own process (a sink). Baseline, in
    the same run: the same number of prebuilt messages sent by Django's SMTP backend over one
    connection, no database at all (the transport's ceiling).
-2. Submissions: ``ticket_create`` with the outbox rows against the same with its enqueue call
-   (``enqueue_new_ticket``) replaced by a no-op, in alternating rounds so drift hits both alike.
+2. Submissions: ``ticket_create`` with the outbox row against the same with its enqueue call
+   (``enqueue_new_ticket``) replaced by a no-op, in alternating rounds so drift hits both alike;
+   then the same through the public form (the whole request, in-process).
 
 Scratch databases (bench/dashboard.py's Scratch) are dropped at the end. Figures, never
 assertions: compare ratios, not seconds.
@@ -51,6 +52,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tickets", type=int, default=1_000, help="submissions per variant")
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per variant")
     parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--no-delivery", action="store_true", help="submissions only")
     return parser.parse_args()
 
 
@@ -176,6 +178,55 @@ def bench_submissions(args) -> None:
     print(f"with / without rate: {without / with_outbox:.2f} (1.00 = no cost)")
 
 
+def bench_form_submissions(args) -> None:
+    """The same comparison through the public form, as a visitor submits (the Django test
+    client in this process: URL routing, CSRF, session, form validation, the redirect)."""
+    from django.conf import settings
+    from django.test import Client
+    from django.test.utils import override_settings
+
+    from departments.registry import all_departments
+    from tickets import forms, services
+
+    departments = all_departments()
+    client = Client()
+
+    def submit(count: int) -> float:
+        started = time.perf_counter()
+        for n in range(count):
+            response = client.post(
+                "/",
+                {
+                    "name": "Bench Customer",
+                    "email": f"form{n}@example.com",
+                    "phone": "",
+                    "department": departments[n % len(departments)].slug,
+                    "subject": "Bench subject",
+                    "message": "Bench message.",
+                    "submission_token": forms.submission_token_new(),
+                },
+            )
+            assert response.status_code == 302, response.status_code
+        return time.perf_counter() - started
+
+    per_round = max(args.tickets // args.rounds, 1)
+    # Visitors' submissions are rate limited per address; the bench is one address.
+    limits = {**settings.HELPDESK_RATE_LIMITS, "ticket-submit": (10**9, 60)}
+    with override_settings(HELPDESK_RATE_LIMITS=limits, ALLOWED_HOSTS=["testserver"]):
+        submit(min(per_round, 50))
+        with_outbox = without = 0.0
+        for _ in range(args.rounds):
+            with_outbox += submit(per_round)
+            with mock.patch.object(services, "enqueue_new_ticket", lambda *a, **k: None):
+                without += submit(per_round)
+    total = per_round * args.rounds
+    print(f"\n## Submissions through the public form ({total:,} per variant, in-process client)")
+    print(f"{'':34} {'seconds':>8} {'tickets/s':>10}")
+    print(f"{'with its outbox row':34} {with_outbox:8.2f} {total / with_outbox:10.0f}")
+    print(f"{'baseline: enqueue patched out':34} {without:8.2f} {total / without:10.0f}")
+    print(f"with / without rate: {without / with_outbox:.2f} (1.00 = no cost)")
+
+
 def main() -> None:
     args = parse_args()
     name = secrets.token_hex(3)
@@ -199,8 +250,10 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         for department in all_departments():
             call_command("migrate", "tickets", database=department.alias, verbosity=0)
-        bench_delivery(args)
+        if not args.no_delivery:
+            bench_delivery(args)
         bench_submissions(args)
+        bench_form_submissions(args)
     finally:
         sink.terminate()
         sink.wait(10)
