@@ -7,16 +7,13 @@ only a department database that is down makes the caller try again later.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email import policy
-from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import BytesParser
-from email.utils import getaddresses, parseaddr
 from enum import StrEnum
 
 from django.conf import settings
@@ -38,6 +35,13 @@ from tickets.mail.addresses import (
     reference_from_reply_address,
 )
 from tickets.mail.body import EMPTY_BODY, Body, clean_text, extract_body, shorten
+from tickets.mail.headers import (
+    addresses_in,
+    from_pairs,
+    header_text,
+    loop_reason,
+    one_line,
+)
 from tickets.models import Channel, Ticket
 from tickets.models import Message as ThreadMessage
 from tickets.selectors import ticket_find_by_reference, ticket_for_submission
@@ -56,9 +60,6 @@ _BODY_MAX = ThreadMessage._meta.get_field("body").max_length
 # Headers naming where the mail was delivered: the reply tag and the department address are
 # looked for in all of them (Bcc'd and forwarded mail shows only in the last two).
 RECIPIENT_HEADERS = ("To", "Cc", "Delivered-To", "X-Original-To")
-_LOOP_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
-_SYSTEM_SENDERS = frozenset({"mailer-daemon", "postmaster"})
-_AUTOMATED_REPORTS = frozenset({"delivery-status", "disposition-notification"})
 _PARSER = BytesParser(policy=policy.compat32)
 
 
@@ -111,121 +112,33 @@ class _Mail:
     referenced_ids: tuple[str, ...]  # In-Reply-To first, then References newest first
 
 
-def _header(message: Message, name: str) -> str:
-    """A header's value as text: RFC 2047 words decoded, on one line, storable."""
-    values = message.get_all(name) or []
-    texts = []
-    for value in values:
-        try:
-            text = str(make_header(decode_header(str(value))))
-        except (LookupError, UnicodeError, ValueError, TypeError, AssertionError):
-            text = str(value)
-        texts.append(text)
-    return clean_text(" ".join(" ".join(texts).split()))
-
-
-def _senders(message: Message) -> list[tuple[str, str]]:
-    """The From header's (display name, address) pairs.
-
-    The addresses are parsed from the header as sent and only the names are decoded: decoding
-    RFC 2047 words first lets an encoded display name such as "Victim <victim@bank.example>"
-    stand in for the address that SPF/DKIM/DMARC checked (Mailsploit).
-    """
-    raw = [str(value) for value in (message.get_all("From") or [])]
-    pairs = []
-    for name, address in getaddresses(raw):
-        if not (name or address):
-            continue
-        with contextlib.suppress(LookupError, UnicodeError, ValueError, TypeError, AssertionError):
-            name = str(make_header(decode_header(name)))
-        pairs.append((" ".join(clean_text(name).split()), address.strip()))
-    return pairs
-
-
-def _sender(message: Message) -> str:
-    """The one From address, or ``""`` (none, or more than one)."""
-    senders = _senders(message)
-    return senders[0][1] if len(senders) == 1 else ""
-
-
-def _addresses(message: Message, names: Iterable[str]) -> list[str]:
-    raw = [str(value) for name in names for value in (message.get_all(name) or [])]
-    return [address for _, address in getaddresses(raw) if "@" in address]
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    return " ".join(text.split())[:limit]
-
-
-def loop_reason(message: Message, envelope_sender: str | None) -> str:
-    """Why this mail was written by a machine (and must never be answered), or ``""``.
-
-    RFC 3834's Auto-Submitted, the older Precedence and X-Autoreply/X-Autorespond headers,
-    and bounces (RFC 3464 reports, the null sender, MAILER-DAEMON and postmaster).
-    """
-    auto = _header(message, "Auto-Submitted").split(";")[0].strip().lower()
-    if auto and auto != "no":
-        return f"automatic mail (Auto-Submitted: {_one_line(auto, 40)})"
-    precedence = _header(message, "Precedence").strip().lower()
-    if precedence in _LOOP_PRECEDENCE:
-        return f"automatic mail (Precedence: {precedence})"
-    for name in ("X-Autoreply", "X-Autorespond"):
-        if message.get(name) is not None:
-            return f"auto-reply ({name})"
-    # Every email we send carries X-Loop with our reply address (tickets.mail.compose): this is
-    # one of ours coming back (an auto-responder or forward rule that kept the headers).
-    own = _own_addresses()
-    for value in message.get_all("X-Loop") or []:
-        if parseaddr(str(value))[1].strip().lower() in own:
-            return "mail loop (X-Loop: our own address)"
-    if message.get_content_type() == "multipart/report":
-        report = str(message.get_param("report-type") or "").lower()
-        if report in _AUTOMATED_REPORTS:
-            return f"automatic report ({report})"
-    return_path = message.get_all("Return-Path") or []
-    if envelope_sender == "" or any(str(value).strip() == "<>" for value in return_path):
-        return "bounce (empty return path)"
-    sender = _sender(message)
-    if sender.rpartition("@")[0].lower() in _SYSTEM_SENDERS:
-        return f"bounce (from {sender.rpartition('@')[0]})"
-    if sender and sender.lower() in own:
-        return "sent by this help desk"
-    return ""
-
-
-def _own_addresses() -> set[str]:
-    own = {settings.HELPDESK_REPLY_ADDRESS, settings.DEFAULT_FROM_EMAIL}
-    own.update(d.email for d in all_departments())
-    return {parseaddr(a)[1].lower() for a in own if a}
-
-
 def _read(message: Message, raw: bytes, envelope_recipients: Iterable[str]) -> _Mail | str:
     """The parts of ``message`` that routing needs, or why it cannot be taken in."""
-    from_header = _header(message, "From")
-    senders = _senders(message)
+    from_header = header_text(message, "From")
+    senders = from_pairs(message)
     if len(senders) > 1:
         # Whose mail would it be? Refused rather than guessed (RFC 5322 then wants a Sender).
-        return f"more than one From address (From: {_one_line(from_header, 80)})"
+        return f"more than one From address (From: {one_line(from_header, 80)})"
     name, sender = senders[0] if senders else ("", "")
     try:
         if len(sender) > _EMAIL_MAX:
             raise ValidationError("too long")
         validate_email(sender)
     except ValidationError:
-        shown = _one_line(from_header, 80) or "none"
+        shown = one_line(from_header, 80) or "none"
         return f"no usable From address (From: {shown})"
-    message_id = _header(message, "Message-ID").strip()[:998]
+    message_id = header_text(message, "Message-ID").strip()[:998]
     if not message_id:
         message_id = "sha256:" + hashlib.sha256(raw).hexdigest()
-    referenced = _header(message, "In-Reply-To").split()
-    referenced += reversed(_header(message, "References").split())
+    referenced = header_text(message, "In-Reply-To").split()
+    referenced += reversed(header_text(message, "References").split())
     return _Mail(
         message_id=message_id,
         sender_name=clean_text(name).strip()[:_NAME_MAX] or sender.rpartition("@")[0][:_NAME_MAX],
         sender=sender,
-        subject=_header(message, "Subject").strip()[:_SUBJECT_MAX] or NO_SUBJECT,
+        subject=header_text(message, "Subject").strip()[:_SUBJECT_MAX] or NO_SUBJECT,
         recipients=tuple(
-            [*_addresses(message, RECIPIENT_HEADERS), *(r for r in envelope_recipients if r)]
+            [*addresses_in(message, RECIPIENT_HEADERS), *(r for r in envelope_recipients if r)]
         ),
         referenced_ids=tuple(referenced),
     )
@@ -462,7 +375,7 @@ def ingest_message(
             Kind.DEFERRED, reason="the system database is unavailable; deliver again later"
         )
     except ValidationError as exc:
-        return Outcome(Kind.REJECTED, reason=_one_line("; ".join(exc.messages)))
+        return Outcome(Kind.REJECTED, reason=one_line("; ".join(exc.messages)))
 
 
 def parse_email(raw: bytes) -> Message | None:
