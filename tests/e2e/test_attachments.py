@@ -47,7 +47,13 @@ def test_two_files_from_the_public_form_download_as_staff(new_page, tech):
     expect(staff.get_by_role("heading", name="Printer shows an error")).to_be_visible()
     thumbnail = staff.locator("img.attachment-thumb")
     expect(thumbnail).to_have_count(1)
-    assert thumbnail.evaluate("img => img.complete && img.naturalWidth") == 8
+    # The thumbnail loads lazily: scrolled into view, then waited for until it has decoded.
+    thumbnail.scroll_into_view_if_needed()
+    staff.wait_for_function(
+        "() => { const img = document.querySelector('img.attachment-thumb');"
+        " return img && img.complete && img.naturalWidth > 0; }"
+    )
+    assert thumbnail.evaluate("img => img.naturalWidth") == 8
 
     for name, content in (("screenshot.png", picture), ("invoice.pdf", PDF)):
         with staff.expect_download() as caught:
