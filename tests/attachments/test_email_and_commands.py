@@ -117,3 +117,29 @@ def test_clean_attachments_leaves_new_objects_alone_and_names_bad_departments(te
     code, out, _ = run("--department", tech.slug)
     assert code == 0 and "1 new objects left alone, nothing to clean" in out
     assert run("--department", "nope")[0] == 1
+
+
+def test_clean_attachments_never_deletes_rows_when_the_storage_looks_wrong(tech):
+    """An unmounted volume or a wrong folder lists nothing: every row looks lost. Deleting
+    them would throw away what the right configuration finds again."""
+    from tickets.attachments.audit import attachments_audit
+    from tickets.models import Attachment
+
+    TicketFactory(department=tech)
+    ticket = Ticket.objects.using(tech.alias).first()
+    Attachment.objects.using(tech.alias).create(
+        ticket=ticket,
+        original_name="a.png",
+        name="a.png",
+        content_type="image/png",
+        size=1,
+        sha256="0" * 64,
+        storage_key="2026/01/01/" + "a" * 32,
+        uploader_name="Ada",
+    )
+
+    result = attachments_audit(tech, delete=True)
+
+    assert result.missing_objects and result.deleted_rows == 0
+    assert "no objects at all" in result.rows_kept
+    assert Attachment.objects.using(tech.alias).count() == 1

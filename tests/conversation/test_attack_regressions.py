@@ -272,3 +272,43 @@ def test_saving_notification_settings_twice_at_once_is_not_a_500(client, monkeyp
     response = client.post(reverse("accounts:notifications"), {"email_enabled": "on"})
 
     assert response.status_code < 500
+
+
+# --- Found by the review of the whole change ------------------------------------------------------
+
+
+def test_a_reference_alone_cannot_make_a_thread_id_that_reaches_the_ticket(tech):
+    """The thread root id used to be ``<REF@host>``: anyone who knew a reference (it is in every
+    subject line) and the customer's address could add "their" replies by email. Our ids now
+    carry the reply tag; a bare one leads nowhere and the mail becomes a ticket of its own."""
+    from django.conf import settings as django_settings
+
+    ticket = TicketFactory(department=tech, customer_email="ada@example.com")
+    host = django_settings.HELPDESK_REPLY_ADDRESS.rpartition("@")[2]
+    raw = build(
+        "Please change my payout IBAN to ...",
+        sender="ada@example.com",
+        In_Reply_To=f"<{ticket.reference}@{host}>",
+    )
+
+    outcome = ingest_email(raw)
+
+    assert outcome.kind == Kind.CREATED and outcome.reference != ticket.reference
+    assert _customer_messages(tech, ticket) == []
+
+
+def test_an_auto_responder_to_closed_ticket_notices_does_not_loop(tech, settings):
+    """Every mail to a closed ticket became a follow-up ticket and a "your ticket is closed"
+    notice, with no limit: an auto-responder answering the notice looped for ever."""
+    settings.HELPDESK_RATE_LIMITS = {
+        **settings.HELPDESK_RATE_LIMITS,
+        "email-confirmation": (3, 3600),
+    }
+    ticket = TicketFactory(department=tech, customer_email="ada@example.com")
+    _staff_change(tech, ticket, status=Status.CLOSED)
+
+    for n in range(8):
+        assert ingest_email(reply_to(ticket, f"Auto: got your message {n}")).kind == Kind.CREATED
+
+    notices = OutboxEmail.objects.using(tech.alias).filter(kind=OutboxEmail.Kind.CLOSED)
+    assert notices.count() == 3

@@ -32,6 +32,8 @@ class AuditResult:
     deleted_objects: int = 0
     deleted_rows: int = 0
     failed: list[str] = field(default_factory=list)  # keys that could not be deleted
+    # Why rows without their object were not deleted (the storage looks wrong, not the rows).
+    rows_kept: str = ""
 
     @property
     def clean(self) -> bool:
@@ -84,10 +86,29 @@ def attachments_audit(
     if delete:
         result.failed = delete_objects(department, result.orphan_objects)
         result.deleted_objects = len(result.orphan_objects) - len(result.failed)
-        with department_errors(department, "remove rows of lost files"):
-            result.deleted_rows, _ = (
-                Attachment.objects.using(alias)
-                .filter(storage_key__in=result.missing_objects)
-                .delete()
-            )
+        result.rows_kept = _storage_looks_wrong(result)
+        if not result.rows_kept:
+            with department_errors(department, "remove rows of lost files"):
+                result.deleted_rows, _ = (
+                    Attachment.objects.using(alias)
+                    .filter(storage_key__in=result.missing_objects)
+                    .delete()
+                )
     return result
+
+
+def _storage_looks_wrong(result: AuditResult) -> str:
+    """Why deleting the rows without an object would be a mistake, or ``""``.
+
+    An unmounted volume, a wrong folder or bucket, or a renamed department lists no objects at
+    all (or few): every row then looks lost, and deleting them would throw away what a fixed
+    configuration would find again. Rows are deleted only when most objects are there.
+    """
+    missing = len(result.missing_objects)
+    if not missing:
+        return ""
+    if result.objects == 0:
+        return "the storage lists no objects at all: check its configuration"
+    if missing * 2 > result.rows:
+        return f"{missing:,} of {result.rows:,} rows have no object: check the storage"
+    return ""

@@ -155,8 +155,11 @@ def _zip_kind(file: BinaryIO) -> str:
     try:
         with zipfile.ZipFile(file) as archive:
             names = archive.namelist()
-            if "mimetype" in names:
-                kind = archive.read("mimetype")[:100].decode("ascii", "ignore").strip()
+            # Only the first bytes are read: read() would unpack the whole entry, and a small
+            # upload can declare gigabytes there (a zip bomb).
+            if "mimetype" in names and archive.getinfo("mimetype").file_size <= 100:
+                with archive.open("mimetype") as entry:
+                    kind = entry.read(101)[:100].decode("ascii", "ignore").strip()
                 if kind.startswith("application/vnd.oasis.opendocument."):
                     return kind
             if "[Content_Types].xml" in names:

@@ -4,9 +4,10 @@
   address (Django's signing), so no account is needed to read and answer a ticket.
 - The reply address: ``support+BIL-7K3F9Q.<tag>@host``. The tag is an HMAC of the reference, so
   a reply finds its ticket without a database look-up and a guessed reference finds nothing.
-- Message-IDs: ``<BIL-7K3F9Q.<random>@host>`` per outbox row; every email of a ticket refers to
-  the ticket's root id ``<BIL-7K3F9Q@host>`` so mail programs thread them, and an
-  ``In-Reply-To`` naming either leads back to the ticket.
+- Message-IDs: ``<BIL-7K3F9Q.<tag>.<random>@host>`` per outbox row; every email of a ticket
+  refers to the ticket's root id ``<BIL-7K3F9Q.<tag>@host>`` so mail programs thread them, and
+  an ``In-Reply-To`` naming either leads back to the ticket. The tag (the reply address's HMAC)
+  means a reference alone cannot be turned into an id that does.
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ _REFERENCE = r"[A-Za-z][A-Za-z0-9]{1,5}-[A-Za-z0-9]{4,10}"
 _TAGGED_LOCAL = re.compile(
     rf"\+(?P<reference>{_REFERENCE})\.(?P<tag>[0-9A-Fa-f]{{{_TAG_LENGTH}}})$"
 )
-_MESSAGE_ID = re.compile(rf"^<?(?P<reference>{_REFERENCE})(?:\.[0-9a-f]{{32}})?@(?P<host>[^>]+)>?$")
+# <REF.tag@host> (a ticket's thread root) or <REF.tag.<uuid>@host> (one email), where tag is the
+# reply tag: knowing a reference is not enough to write an id that leads to its ticket.
+_MESSAGE_ID = re.compile(
+    rf"^<?(?P<reference>{_REFERENCE})\.(?P<tag>[0-9a-f]{{{_TAG_LENGTH}}})"
+    rf"(?:\.[0-9a-f]{{20,32}})?(?:\.staff)?@(?P<host>[^>]+)>?$"
+)
 
 
 class BadLink(Exception):
@@ -119,17 +125,23 @@ def reference_from_reply_address(address: str) -> str | None:
 
 
 def new_message_id(reference: str | None) -> str:
-    prefix = f"{reference}." if reference else ""
-    return f"<{prefix}{uuid.uuid4().hex}@{_mail_host()}>"
+    prefix = f"{reference}.{_reply_tag(reference)}." if reference else ""
+    # 80 random bits: unique in practice, and short enough that the header is not folded
+    # onto a second line with the usual host names.
+    return f"<{prefix}{uuid.uuid4().hex[:20]}@{_mail_host()}>"
 
 
 def thread_root_id(reference: str) -> str:
-    return f"<{reference}@{_mail_host()}>"
+    return f"<{reference}.{_reply_tag(reference)}@{_mail_host()}>"
 
 
 def reference_from_message_id(message_id: str) -> str | None:
-    """The reference in one of our Message-IDs (a row's own or a ticket's root), else None."""
+    """The reference in one of our Message-IDs (a row's own or a ticket's root), if its tag is
+    ours, else None. A bare ``<REF@host>`` anyone could write leads nowhere."""
     match = _MESSAGE_ID.match(message_id.strip())
     if not match or match.group("host").lower() != _mail_host().lower():
         return None
-    return match.group("reference").upper()
+    reference = match.group("reference").upper()
+    if not constant_time_compare(match.group("tag"), _reply_tag(reference)):
+        return None
+    return reference

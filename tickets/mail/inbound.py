@@ -21,7 +21,6 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import DatabaseError, transaction
-from django.urls import reverse
 
 from accounts.ratelimit import RateLimit
 from departments.errors import DepartmentUnavailable, department_errors
@@ -30,7 +29,6 @@ from tickets.attachments.batch import AttachmentsUnavailable, attachments_stored
 from tickets.attachments.uploads import Upload, check_email_files
 from tickets.conversation import TicketClosed, customer_reply, customer_told_closed, dedupe_key
 from tickets.mail.addresses import (
-    absolute_url,
     reference_from_message_id,
     reference_from_reply_address,
 )
@@ -248,7 +246,9 @@ def _new_ticket(
             )
             # The same mail delivered twice at once: the other delivery made this ticket (and
             # told the customer about the closed one); nothing more is written for this one.
-            if follows is not None and not ticket.replayed:
+            # The notice is a confirmation too: past the sender's limit it is not sent either,
+            # or an auto-responder answering it would loop through closed-ticket follow-ups.
+            if follows is not None and not ticket.replayed and confirmation is not None:
                 customer_told_closed(
                     department=department, ticket=follows, new_reference=ticket.reference
                 )
@@ -325,13 +325,14 @@ def ingest_message(
                 if _is_staff(mail.sender):
                     # An agent answering a notification from their mail program: as a new
                     # ticket it would never reach the customer. Bounced back to them instead.
-                    page = reverse("ticket_detail", args=[department.slug, ticket.pk])
+                    # The bounce goes to the envelope sender, who may not be that agent (a
+                    # forged From): it names no staff page, only what to do.
                     return Outcome(
                         Kind.REJECTED,
                         ticket.reference,
                         department,
                         "replies to help desk notifications do not reach the customer; "
-                        f"answer on the ticket page: {absolute_url(page)}",
+                        f"answer on the ticket page of {ticket.reference}",
                     )
                 # A valid tag proves the address came from one of our emails, not who sent this.
                 reason = f"sender is not the customer of {ticket.reference}"

@@ -72,6 +72,12 @@ class Command(BaseCommand):
                 continue
             found += len(result.orphan_objects) + len(result.missing_objects)
             undeleted += len(result.failed)
+            if result.rows_kept:
+                undeleted += len(result.missing_objects)
+                self.stderr.write(
+                    self.style.ERROR(f"{dept.label}: rows without their object kept: ")
+                    + result.rows_kept
+                )
             self._report(result, delete=delete, verbosity=verbosity)
         if failed:
             raise CommandError(

@@ -8,12 +8,15 @@ Exit codes are the ones mail servers act on (sysexits.h): 0 taken in or delibera
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from tickets.mail.inbound import Kind, ingest_email, log
+
+logger = logging.getLogger(__name__)
 
 EX_DATAERR = 65
 EX_TEMPFAIL = 75
@@ -47,7 +50,17 @@ class Command(BaseCommand):
     def handle(self, *args, recipient, sender, **options):
         # One byte over the limit is enough to know it is too large; the rest is never read.
         raw = sys.stdin.buffer.read(settings.HELPDESK_INBOUND_MAX_BYTES + 1)
-        outcome = ingest_email(raw, envelope_recipients=recipient, envelope_sender=sender)
+        try:
+            outcome = ingest_email(raw, envelope_recipients=recipient, envelope_sender=sender)
+        except Exception as exc:
+            # Ours, not the mail's (a bug, the cache or the system database down): any exit
+            # code outside sysexits bounces the mail for good, with a traceback in the bounce.
+            # 75 keeps it queued at the mail server; the detail goes to our log only.
+            logger.exception("inbound email not taken in")
+            raise CommandError(
+                "Deferred: the help desk could not take in this email now; deliver again later",
+                returncode=EX_TEMPFAIL,
+            ) from exc
         # A failure's record is the one line on stderr, which the mail server logs and puts in
         # the bounce; mail taken in or ignored is also logged, as the webhook logs it.
         if outcome.kind == Kind.REJECTED:
