@@ -170,9 +170,10 @@ HELPDESK_RATE_LIMITS = {
     "customer-reply": (env.int("HELPDESK_CUSTOMER_REPLY_LIMIT", default=20), 15 * 60),
     # Requests for a fresh link to one's ticket by email (each may send an email).
     "link-request": (env.int("HELPDESK_LINK_REQUEST_LIMIT", default=5), 15 * 60),
-    # "We received your request" emails per sender address for tickets made from email: past
-    # it the ticket is still made (and staff alerted), unconfirmed, so an auto-responder that
-    # acknowledges every mail cannot ping-pong with us forever. The email reply path counts
+    # "We received your request" emails per recipient, for tickets from email and from the
+    # public form: past it the ticket is still made (and staff alerted), unconfirmed, so an
+    # auto-responder that acknowledges every mail cannot ping-pong with us forever, and the form
+    # cannot mail one address over and over. The email reply path counts
     # per sender address under "customer-reply" (past it: added, assignee not notified).
     "email-confirmation": (env.int("HELPDESK_EMAIL_CONFIRMATION_LIMIT", default=5), 60 * 60),
 }

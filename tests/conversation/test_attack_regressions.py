@@ -312,3 +312,32 @@ def test_an_auto_responder_to_closed_ticket_notices_does_not_loop(tech, settings
 
     notices = OutboxEmail.objects.using(tech.alias).filter(kind=OutboxEmail.Kind.CLOSED)
     assert notices.count() == 3
+
+
+def test_the_public_form_cannot_mail_one_address_without_limit(client, tech, settings):
+    """The confirmation repeats the typed subject and message to the typed address: from many
+    client addresses, the form would send anything to anyone from our domain. Confirmations
+    to one recipient are limited like those of tickets by email; the tickets are still made."""
+    from tickets import forms
+
+    settings.HELPDESK_RATE_LIMITS = {
+        **settings.HELPDESK_RATE_LIMITS,
+        "email-confirmation": (2, 3600),
+    }
+    for n in range(4):
+        response = client.post(
+            "/",
+            {
+                "name": "Spammer",
+                "email": "Victim@Example.com",
+                "department": tech.slug,
+                "subject": f"Cheap pills {n}",
+                "message": "Buy now",
+                "submission_token": forms.submission_token_new(),
+            },
+            REMOTE_ADDR=f"203.0.113.{n}",
+        )
+        assert response.status_code == 302
+    outbox = OutboxEmail.objects.using(tech.alias)
+    assert Ticket.objects.using(tech.alias).count() == 4
+    assert outbox.filter(kind=OutboxEmail.Kind.RECEIVED).count() == 2

@@ -91,12 +91,20 @@ def ticket_submit(request: HttpRequest) -> HttpResponse:
                 return too_many(
                     request, SUBMIT_TEMPLATE, {"form": form}, limit, MSG_TOO_MANY_SUBMISSIONS
                 )
+        # The confirmation repeats what was typed to the address typed: without a limit per
+        # recipient, the form would mail anyone anything from our domain (relay spam). Past
+        # it the ticket is still made, only not confirmed by email. Counted, never given back.
+        confirm = True
+        if limit:
+            confirmations = RateLimit.named("email-confirmation")
+            confirm = confirmations.acquire(data["email"].strip().casefold()) is not None
         # Stored before the ticket's transaction, removed again if it does not commit.
         with attachments_stored(department, uploads) as batch:
             ticket = ticket_create(
                 department=department,
                 actor=Actor.from_user(request.user) if request.user.is_authenticated else CUSTOMER,
                 attachments=batch,
+                confirm=confirm,
                 **sent,
             )
     except ValidationError as exc:
