@@ -8,6 +8,7 @@ class TicketsConfig(AppConfig):
     def ready(self) -> None:
         # Connects the email providers' inbound webhook to the inbound email service.
         from departments.health import register_department_detail
+        from tickets import checks  # noqa: F401  (registers the deployment checks)
         from tickets.mail import webhooks  # noqa: F401
         from tickets.mail.failed import outbox_health
 

@@ -29,6 +29,8 @@ def run_production(*args: str, tmp_path: Path, **env: str | None) -> subprocess.
             "CACHE_URL": "dbcache://helpdesk_cache",
             "DATABASE_URL": f"sqlite:///{tmp_path}/system.sqlite3",
             "TECHNICAL_ISSUES_DEPARTMENT_DATABASE_URL": f"sqlite:///{tmp_path}/tech.sqlite3",
+            "HELPDESK_SITE_URL": "https://help.example.com",
+            "HELPDESK_REPLY_ADDRESS": "support@help.example.com",
             **env,
         }
     )
@@ -46,6 +48,18 @@ def test_check_deploy_passes_with_no_warnings(tmp_path):
     result = run_production("check", "--deploy", "--fail-level", "WARNING", tmp_path=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_warns_about_email_addresses_left_at_their_defaults(tmp_path):
+    result = run_production(
+        "check",
+        "--deploy",
+        tmp_path=tmp_path,
+        HELPDESK_SITE_URL=None,
+        HELPDESK_REPLY_ADDRESS=None,
+    )
+    assert "helpdesk.W010" in result.stderr + result.stdout
+    assert "helpdesk.W011" in result.stderr + result.stdout
 
 
 @pytest.mark.parametrize("secret", [None, "", "   "])
