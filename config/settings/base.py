@@ -228,6 +228,8 @@ HELPDESK_OUTBOX_MAX_ATTEMPTS = env.int("HELPDESK_OUTBOX_MAX_ATTEMPTS", default=8
 # How long a sender's claim on a batch lasts: a sender that dies mid-batch leaves rows that are
 # sent again (same Message-ID) this long after it took them. Longer than a batch takes to send.
 HELPDESK_OUTBOX_LEASE_SECONDS = env.int("HELPDESK_OUTBOX_LEASE_SECONDS", default=300)
+# Sent email rows (with the text they sent) are deleted after this many days by the worker.
+HELPDESK_OUTBOX_KEEP_DAYS = env.int("HELPDESK_OUTBOX_KEEP_DAYS", default=30)
 
 # --- Attachments (files on tickets and messages) --------------------------------------------------
 # The bytes go through Django's storage API, one storage per department

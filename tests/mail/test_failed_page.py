@@ -117,3 +117,31 @@ def test_healthz_detail_counts_failed_and_waiting_mail_per_department(client, te
     assert all(d["details"]["outbox"]["failed"] == 0 for n, d in by_name.items() if n != tech.slug)
     # Failed mail is for operators: the public status and code stay those of the databases.
     assert (public.status_code, public.json()) == (200, {"status": "ok"})
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_sent_mail_is_pruned_after_its_keeping_time_and_nothing_else(tech, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tickets.mail.delivery import prune_sent
+
+    settings.HELPDESK_OUTBOX_KEEP_DAYS = 30
+    now = timezone.now()
+    for _ in range(4):
+        TicketFactory(department=tech)
+    old_sent, new_sent, old_failed, pending = OutboxEmail.objects.using(tech.alias).order_by("id")
+    OutboxEmail.objects.using(tech.alias).filter(pk=old_sent.pk).update(
+        state=State.SENT, sent_at=now - timedelta(days=31)
+    )
+    OutboxEmail.objects.using(tech.alias).filter(pk=new_sent.pk).update(
+        state=State.SENT, sent_at=now - timedelta(days=29)
+    )
+    OutboxEmail.objects.using(tech.alias).filter(pk=old_failed.pk).update(
+        state=State.FAILED, created_at=now - timedelta(days=90)
+    )
+
+    assert prune_sent(tech, now=now) == 1
+    left = set(OutboxEmail.objects.using(tech.alias).values_list("pk", flat=True))
+    assert left == {new_sent.pk, old_failed.pk, pending.pk}

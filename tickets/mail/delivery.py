@@ -330,3 +330,20 @@ def outbox_retry(*, department: Department, ids: Iterable[int], now: datetime | 
                 claimed_until=None,
             )
         )
+
+
+def prune_sent(department: Department, *, now: datetime | None = None) -> int:
+    """Delete ``department``'s sent rows older than ``HELPDESK_OUTBOX_KEEP_DAYS``; how many.
+
+    A sent row keeps the text it sent (a reply, the customer's first message) only to be
+    looked into for a while; kept for ever it would be personal data nobody reads, and a table
+    that grows with every ticket. Failed and pending rows are never pruned.
+    """
+    cutoff = (now or timezone.now()) - timedelta(days=settings.HELPDESK_OUTBOX_KEEP_DAYS)
+    with department_errors(department, "prune its sent email"):
+        deleted, _ = (
+            OutboxEmail.objects.using(department.alias)
+            .filter(state=State.SENT, sent_at__lt=cutoff)
+            .delete()
+        )
+    return deleted

@@ -9,16 +9,26 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
+from departments.errors import DepartmentUnavailable
 from departments.management.base import positive_int
 from departments.registry import UnknownDepartment, all_departments, get_department
-from tickets.mail.delivery import DEFAULT_BATCH, BatchResult, deliver_all, deliver_pass
+from tickets.mail.delivery import (
+    DEFAULT_BATCH,
+    BatchResult,
+    deliver_all,
+    deliver_pass,
+    prune_sent,
+)
 
 EXIT_SOME_FAILED = 3
+# Sent mail past HELPDESK_OUTBOX_KEEP_DAYS is deleted this often by the running worker.
+PRUNE_EVERY_SECONDS = 60 * 60
 
 
 class Command(BaseCommand):
@@ -79,7 +89,11 @@ class Command(BaseCommand):
         if self.verbosity:
             self.stdout.write(f"Delivering email for {len(departments)} department(s)...")
         down: set[str] = set()
+        pruned_at = 0.0
         while not stop.is_set():
+            if time.monotonic() - pruned_at > PRUNE_EVERY_SECONDS:
+                pruned_at = time.monotonic()
+                self.prune(departments)
             results = deliver_pass(departments, batch_size=batch_size)
             for result in results:
                 if result.claimed and self.verbosity:
@@ -98,6 +112,16 @@ class Command(BaseCommand):
                 # Between passes, like between requests: connections past CONN_MAX_AGE or
                 # broken by an outage are dropped and made afresh.
                 close_old_connections()
+
+    def prune(self, departments) -> None:
+        """Sent mail past its keeping time goes; a department that is down waits a turn."""
+        for department in departments:
+            try:
+                deleted = prune_sent(department)
+            except DepartmentUnavailable:
+                continue  # reported by the delivery pass that follows
+            if deleted and self.verbosity:
+                self.stdout.write(f"{department.label}: {deleted} sent email(s) pruned")
 
     def describe(self, result: BatchResult) -> str:
         label = result.department.label
