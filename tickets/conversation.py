@@ -14,7 +14,7 @@ from departments.registry import Department
 from tickets.attachments.batch import AttachmentBatch
 from tickets.mail.outbox import enqueue_for_customer, enqueue_for_staff
 from tickets.models import Channel, Message, OutboxEmail, Status, Ticket, TicketEvent, Visibility
-from tickets.services import _bump_counts
+from tickets.services import bump_counts
 
 # A customer's reply brings a ticket that waits for them, or that was resolved, back to staff.
 REOPENED_BY_REPLY = frozenset({Status.PENDING, Status.RESOLVED})
@@ -107,7 +107,7 @@ def customer_reply(
                         created_at=now,
                     )
                 )
-                _bump_counts(
+                bump_counts(
                     alias,
                     [(old_status, ticket.priority, -1), (Status.OPEN, ticket.priority, +1)],
                 )

@@ -95,7 +95,7 @@ def _count_upsert_sql(connection) -> str:
     )
 
 
-def _bump_counts(alias: str, changes: Iterable[tuple[str, int, int]]) -> None:
+def bump_counts(alias: str, changes: Iterable[tuple[str, int, int]]) -> None:
     """Apply (status, priority, delta) changes to the count rows.
 
     Rows are touched in key order so two transactions moving tickets in opposite directions
@@ -226,7 +226,7 @@ def ticket_create(
                     new_value=Status.NEW,
                     created_at=now,
                 )
-                _bump_counts(alias, [(ticket.status, ticket.priority, +1)])
+                bump_counts(alias, [(ticket.status, ticket.priority, +1)])
                 if attachments:
                     attachments.record(
                         ticket=ticket,
@@ -378,7 +378,7 @@ def ticket_update(
         TicketEvent.objects.using(alias).bulk_create(events)
         new_key = (ticket.status, ticket.priority)
         if new_key != old_key:
-            _bump_counts(alias, [(*old_key, -1), (*new_key, +1)])
+            bump_counts(alias, [(*old_key, -1), (*new_key, +1)])
         files = len(attachments) if attachments and reply else 0
         _enqueue_update_emails(alias, ticket, actor, reply, old_key[0], old_assignee, files)
     return ticket
@@ -449,7 +449,7 @@ def ticket_delete(*, department: Department, ticket_id: int) -> None:
             .values_list("storage_key", flat=True)
         )
         ticket.delete(using=alias)
-        _bump_counts(alias, [(*key, -1)])
+        bump_counts(alias, [(*key, -1)])
         delete_after_commit(department, keys)
 
 

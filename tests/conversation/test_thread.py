@@ -65,7 +65,7 @@ def test_a_new_ticket_queues_the_customer_confirmation_carrying_the_staff_alert(
 
 def test_nothing_is_queued_when_the_ticket_is_not_saved(tech):
     with (
-        mock.patch("tickets.services._bump_counts", side_effect=RuntimeError("boom")),
+        mock.patch("tickets.services.bump_counts", side_effect=RuntimeError("boom")),
         pytest.raises(RuntimeError),
     ):
         TicketFactory(department=tech)

@@ -161,3 +161,28 @@ def test_files_are_never_attached_but_counted_in_the_email(smtp_server, tech):
     assert "2 files attached: see them on your ticket page." in customer.text()
     assert "2 files attached" in customer.html()
     assert not [part for part in customer.message.walk() if part.get_filename()]
+
+
+def test_a_reply_quoting_our_whole_email_keeps_only_what_was_written_above_it(
+    smtp_server, tech
+):
+    """Every email starts with the reply-above line: a customer's mail program quoting our
+    email below their answer gives back only their answer."""
+    from tickets.mail.inbound import Kind as Outcome
+    from tickets.mail.inbound import ingest_email
+    from tickets.models import Message
+
+    ticket = TicketFactory(department=tech, customer_email="ada@example.com")
+    deliver_all([tech])
+    ours = only(smtp_server.received, "We received").text()
+    assert ours.startswith("## Please write your reply above this line ##")
+    quoted = "\n".join(f"> {line}" for line in ours.splitlines())
+    raw = (
+        f"From: ada@example.com\r\nTo: {reply_address(ticket.reference)}\r\n"
+        f"Subject: Re: hello\r\nMessage-ID: <quote-1@mail.example>\r\n\r\n"
+        f"Thanks, that helps.\r\n\r\n{quoted}\r\n"
+    ).encode()
+
+    assert ingest_email(raw).kind == Outcome.ADDED
+    reply = Message.objects.using(tech.alias).get(ticket_id=ticket.pk, from_customer=True)
+    assert reply.body == "Thanks, that helps."

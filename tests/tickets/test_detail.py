@@ -298,7 +298,7 @@ def test_department_down_is_a_503_naming_it(client, agent, tech, ticket, databas
 def test_failed_save_keeps_the_typed_note(client, agent, tech, ticket):
     client.force_login(agent)
     # The database fails while saving: the service's transaction writes nothing.
-    with mock.patch.object(services, "_bump_counts", side_effect=OperationalError("gone")):
+    with mock.patch.object(services, "bump_counts", side_effect=OperationalError("gone")):
         response = client.post(
             detail_url(tech, ticket), change(ticket, status=Status.OPEN, note="typed with care")
         )

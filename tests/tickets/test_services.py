@@ -73,7 +73,7 @@ def test_create_validates_fields(tech):
 
 def test_create_is_all_or_nothing(tech):
     with (
-        mock.patch.object(services, "_bump_counts", side_effect=RuntimeError("disk full")),
+        mock.patch.object(services, "bump_counts", side_effect=RuntimeError("disk full")),
         pytest.raises(RuntimeError),
     ):
         TicketFactory(department=tech)

@@ -172,7 +172,7 @@ def test_database_down_keeps_the_form_and_says_so(client, departments, billing):
 def test_failure_midway_leaves_nothing_half_written(client, billing):
     # The ticket row is written, then the count update fails: the whole ticket must go.
     with mock.patch.object(
-        services, "_bump_counts", side_effect=OperationalError("server closed the connection")
+        services, "bump_counts", side_effect=OperationalError("server closed the connection")
     ):
         response = client.post(reverse("home"), submission(billing))
     assert response.status_code == 503

@@ -14,8 +14,8 @@ from email.header import decode_header, make_header
 from email.message import Message
 from html.parser import HTMLParser
 
-# Emails we send may put this line above the quoted history; anything below it is trimmed.
-# tickets.mail.compose can import it so both sides agree on the wording.
+# Every email we send starts with this line (templates/email/base.txt and .html), so in a reply
+# that quotes it, everything from it down is our own email again and is trimmed.
 REPLY_ABOVE_LINE = "## Please write your reply above this line ##"
 SHORTENED = "[message shortened]"
 EMPTY_BODY = "(no text)"

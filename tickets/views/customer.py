@@ -20,7 +20,7 @@ from tickets import forms
 from tickets.attachments.batch import AttachmentsUnavailable, attachments_stored
 from tickets.conversation import TicketClosed, customer_link_send, customer_reply, dedupe_key
 from tickets.forms import CustomerReplyForm, LinkRequestForm
-from tickets.mail.addresses import BadLink, ExpiredLink, customer_link_path, read_customer_link
+from tickets.mail.addresses import BadLink, ExpiredLink, read_customer_link
 from tickets.models import Channel, Status, Ticket
 from tickets.references import InvalidReference, department_for_reference
 from tickets.selectors import (
@@ -209,8 +209,3 @@ def customer_link_request(request: HttpRequest) -> HttpResponse:
         LINK_REQUEST_TEMPLATE,
         {"sent_to": form.cleaned_data["email"], "form": LinkRequestForm()},
     )
-
-
-def customer_page_for(ticket: Ticket) -> str:
-    """The customer's page for ``ticket`` (a fresh link bound to its address)."""
-    return customer_link_path(ticket.reference, ticket.customer_email)
