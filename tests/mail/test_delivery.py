@@ -163,9 +163,7 @@ def test_files_are_never_attached_but_counted_in_the_email(smtp_server, tech):
     assert not [part for part in customer.message.walk() if part.get_filename()]
 
 
-def test_a_reply_quoting_our_whole_email_keeps_only_what_was_written_above_it(
-    smtp_server, tech
-):
+def test_a_reply_quoting_our_whole_email_keeps_only_what_was_written_above_it(smtp_server, tech):
     """Every email starts with the reply-above line: a customer's mail program quoting our
     email below their answer gives back only their answer."""
     from tickets.mail.inbound import Kind as Outcome

@@ -195,3 +195,26 @@ def test_two_senders_at_once_never_send_a_row_twice(smtp_server, tech, billing):
     # Both worked: each sent some of them.
     for out, _ in outputs:
         assert sum(int(n) for n in re.findall(r"(\d+) sent", out)) > 0, outputs
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_the_worker_bounds_how_long_a_departments_statements_may_take(tech, settings):
+    """One department holding a lock for minutes must not hold up the others' mail: the
+    worker's session gets a statement timeout on the server backends."""
+    from django.db import connections
+
+    connection = connections[tech.alias]
+    # The test's transaction rolled back the setting an earlier test's pass made on this
+    # session (a worker runs in autocommit, where it stays): set it afresh.
+    connection._outbox_bounded = None
+    deliver_pass([tech])
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SHOW statement_timeout")
+            assert cursor.fetchone()[0] == "10s"
+        elif connection.vendor == "mysql":
+            name = "max_statement_time" if connection.mysql_is_mariadb else "max_execution_time"
+            cursor.execute(f"SELECT @@SESSION.{name}")
+            assert float(cursor.fetchone()[0]) in (10, 10_000)
+        else:
+            pytest.skip("SQLite: its busy timeout bounds waits; no statement timeout exists")

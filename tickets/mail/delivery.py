@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from accounts.selectors import notification_recipients
 from departments.errors import DepartmentUnavailable, department_errors
+from departments.fanout.dialects import dialect_of
 from departments.registry import Department, all_departments
 from tickets.mail.compose import NoRecipients, build_messages
 from tickets.models import OutboxEmail
@@ -248,6 +249,27 @@ def send_batch(batch: _Batch, *, clock: Clock) -> None:
         _release(batch, unsent)
 
 
+# How long one outbox statement may take. The worker goes through departments one by one: a
+# department whose database holds a lock for minutes (a migration, a stuck transaction) must
+# fail its own pass, not hold up every other department's mail behind it.
+STATEMENT_SECONDS = 10
+
+
+def _bound_statements(department: Department) -> None:
+    """Give this department's connection a server-side statement timeout, once per session
+    (the dialect says how; SQLite has none and needs none: its busy timeout bounds waits)."""
+    connection = connections[department.alias]
+    connection.ensure_connection()
+    session = connection.connection
+    if getattr(connection, "_outbox_bounded", None) is session:
+        return
+    statement = dialect_of(connection).statement_timeout_sql(STATEMENT_SECONDS)
+    if statement is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(*statement)
+    connection._outbox_bounded = session
+
+
 def deliver_batch(
     department: Department, *, clock: Clock = timezone.now, batch_size: int = DEFAULT_BATCH
 ) -> BatchResult:
@@ -257,6 +279,7 @@ def deliver_batch(
     had claimed by then come back when their lease runs out."""
     result = BatchResult(department)
     with department_errors(department, "deliver its email"):
+        _bound_statements(department)
         batch = claim_due(department, now=clock(), limit=batch_size)
         result.claimed = len(batch.rows)
         if not batch.rows:
