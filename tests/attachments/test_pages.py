@@ -334,3 +334,28 @@ def test_a_conflict_asks_for_the_files_again(tech, agent, submitted):
     assert "Choose the file again: log.txt." in response.content.decode()
     assert Attachment.objects.using(tech.alias).filter(name="log.txt").count() == 0
     assert len(list(stored_keys(storage_for(tech)))) == 2  # the submission's files only
+
+
+def test_the_choose_again_note_describes_the_file_input(client, tech):
+    """Screen readers hear the note on the file input itself, with its hint and error."""
+    import re as _re
+
+    from tickets import forms as ticket_forms
+
+    response = client.post(
+        "/",
+        {
+            "name": "",  # an error elsewhere: the form comes back
+            "email": "ada@example.com",
+            "department": tech.slug,
+            "subject": "Printer",
+            "message": "See the screenshot",
+            "submission_token": ticket_forms.submission_token_new(),
+            "attachments": upload("screen.png", png_bytes(4, 4)),
+        },
+    )
+    page = response.content.decode()
+    tag = _re.search(r'<input[^>]*type="file"[^>]*>', page).group(0)
+    described = _re.search(r'aria-describedby="([^"]+)"', tag).group(1).split()
+    assert "id_attachments_again" in described and "id_attachments_helptext" in described
+    assert 'id="id_attachments_again"' in page

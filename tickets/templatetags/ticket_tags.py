@@ -68,3 +68,16 @@ def status_meaning(status: str) -> str:
 def has_thumbnail(attachment) -> bool:
     """Raster images, the only files ever shown in a page (never SVG or anything scriptable)."""
     return attachment.content_type in INLINE_TYPES
+
+
+@register.filter
+def file_input(field) -> str:
+    """The file input, described by its hint, its error and the "choose again" note (which
+    Django's own aria-describedby leaves out: it knows only the first two)."""
+    auto_id = field.auto_id
+    ids = [f"{auto_id}_helptext"] if field.help_text else []
+    if field.errors:
+        ids.append(f"{auto_id}_error")
+    if getattr(field.form, "chosen_files", None):
+        ids.append(f"{auto_id}_again")
+    return field.as_widget(attrs={"aria-describedby": " ".join(ids)} if ids else None)
