@@ -68,7 +68,7 @@ def test_a_reply_by_mail_keeps_its_files_on_the_message(tech):
         to=reply_address(ticket.reference),
     )
     assert ingest_email(raw).kind == Kind.ADDED
-    assert ingest_email(raw).kind == Kind.ADDED  # the same mail again adds nothing
+    assert ingest_email(raw).kind == Kind.DUPLICATE  # the same mail again adds nothing
     message = Message.objects.using(tech.alias).get()
     [row] = Attachment.objects.using(tech.alias).all()
     assert row.message_id == message.pk and row.name == "log.txt"

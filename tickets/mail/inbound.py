@@ -269,20 +269,21 @@ def _new_ticket(
     return Outcome(Kind.CREATED, ticket.reference, department, reason)
 
 
-def _reply(department: Department, ticket: Ticket, mail: _Mail, message: Message) -> bool:
-    """Add the mail to the ticket; False when it was added without telling the assignee."""
-    body = extract_body(message)
-    uploads, dropped = _files(body)
+def _reply(department: Department, ticket: Ticket, mail: _Mail, message: Message) -> Kind:
+    """Add the mail to the ticket: ADDED, LIMITED (added without telling the assignee) or
+    DUPLICATE (taken in before: nothing written)."""
     key = dedupe_key(mail.message_id)
     with department_errors(department, "take in an email"):
         seen = ThreadMessage.objects.using(department.alias).filter(dedupe_key=key).exists()
     if seen:
-        uploads = []  # taken in before: its files are stored already
+        return Kind.DUPLICATE
+    body = extract_body(message)
+    uploads, dropped = _files(body)
     # The reply limit of the ticket page, per sender address (a From is easy to forge for
     # anyone who knows a reference and its customer's address). Past it the mail is still
     # added, never lost, but the assignee gets no email for it. A redelivery takes no slot.
     limit = RateLimit.named("customer-reply")
-    reservation = None if seen else limit.acquire(mail.sender.casefold())
+    reservation = limit.acquire(mail.sender.casefold())
     try:
         with attachments_stored(department, uploads) as batch:
             customer_reply(
@@ -292,13 +293,13 @@ def _reply(department: Department, ticket: Ticket, mail: _Mail, message: Message
                 channel=Channel.EMAIL,
                 key=key,
                 attachments=batch,
-                notify=seen or reservation is not None,
+                notify=reservation is not None,
             )
     except BaseException:
         if reservation is not None:
             reservation.release()  # not added (closed, database down): nothing to count
         raise
-    return seen or reservation is not None
+    return Kind.ADDED if reservation is not None else Kind.LIMITED
 
 
 def ingest_message(
@@ -338,7 +339,7 @@ def ingest_message(
                 reason = f"sender is not the customer of {ticket.reference}"
             else:
                 try:
-                    notified = _reply(department, ticket, mail, message)
+                    kind = _reply(department, ticket, mail, message)
                 except TicketClosed:
                     return _new_ticket(
                         mail,
@@ -347,14 +348,11 @@ def ingest_message(
                         follows=ticket,
                         reason=f"{ticket.reference} is closed",
                     )
-                if not notified:
+                if kind == Kind.LIMITED:
                     return Outcome(
-                        Kind.LIMITED,
-                        ticket.reference,
-                        department,
-                        "over the reply limit for this address",
+                        kind, ticket.reference, department, "over the reply limit for this address"
                     )
-                return Outcome(Kind.ADDED, ticket.reference, department)
+                return Outcome(kind, ticket.reference, department)
         department = department_for_recipients(mail.recipients)
         return _new_ticket(mail, message, department, follows=None, reason=reason)
     except DepartmentUnavailable as exc:
