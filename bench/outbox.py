@@ -141,9 +141,28 @@ def bench_delivery(args) -> None:
     print(f"sent {sent:,}, marked sent {marked:,}; ours / raw rate: {ratio:.2f}")
 
 
+def compare_outbox_cost(args, submit, how: str) -> None:
+    """``submit(count)`` (seconds taken) with the outbox row and with ``enqueue_new_ticket``
+    patched out, in alternating rounds so drift hits both alike; prints both and the ratio."""
+    from tickets import services
+
+    per_round = max(args.tickets // args.rounds, 1)
+    submit(min(per_round, 50))  # warm connections and caches
+    with_outbox = without = 0.0
+    for _ in range(args.rounds):
+        with_outbox += submit(per_round)
+        with mock.patch.object(services, "enqueue_new_ticket", lambda *a, **k: None):
+            without += submit(per_round)
+    total = per_round * args.rounds
+    print(f"\n## Submissions {how}, {total:,} per variant")
+    print(f"{'':34} {'seconds':>8} {'tickets/s':>10}")
+    print(f"{'with its outbox row':34} {with_outbox:8.2f} {total / with_outbox:10.0f}")
+    print(f"{'baseline: enqueue patched out':34} {without:8.2f} {total / without:10.0f}")
+    print(f"with / without rate: {without / with_outbox:.2f} (1.00 = no cost)")
+
+
 def bench_submissions(args) -> None:
     from departments.registry import all_departments
-    from tickets import services
     from tickets.services import CUSTOMER, ticket_create
 
     departments = all_departments()
@@ -163,19 +182,7 @@ def bench_submissions(args) -> None:
             )
         return time.perf_counter() - started
 
-    per_round = max(args.tickets // args.rounds, 1)
-    submit(min(per_round, 50))  # warm connections and caches
-    with_outbox = without = 0.0
-    for _ in range(args.rounds):
-        with_outbox += submit(per_round)
-        with mock.patch.object(services, "enqueue_new_ticket", lambda *a, **k: None):
-            without += submit(per_round)
-    total = per_round * args.rounds
-    print(f"\n## Submissions through ticket_create ({total:,} per variant, {args.rounds} rounds)")
-    print(f"{'':34} {'seconds':>8} {'tickets/s':>10}")
-    print(f"{'with its outbox row':34} {with_outbox:8.2f} {total / with_outbox:10.0f}")
-    print(f"{'baseline: enqueue patched out':34} {without:8.2f} {total / without:10.0f}")
-    print(f"with / without rate: {without / with_outbox:.2f} (1.00 = no cost)")
+    compare_outbox_cost(args, submit, f"through ticket_create ({args.rounds} rounds)")
 
 
 def bench_form_submissions(args) -> None:
@@ -186,7 +193,7 @@ def bench_form_submissions(args) -> None:
     from django.test.utils import override_settings
 
     from departments.registry import all_departments
-    from tickets import forms, services
+    from tickets import forms
 
     departments = all_departments()
     client = Client()
@@ -209,22 +216,10 @@ def bench_form_submissions(args) -> None:
             assert response.status_code == 302, response.status_code
         return time.perf_counter() - started
 
-    per_round = max(args.tickets // args.rounds, 1)
     # Visitors' submissions are rate limited per address; the bench is one address.
     limits = {**settings.HELPDESK_RATE_LIMITS, "ticket-submit": (10**9, 60)}
     with override_settings(HELPDESK_RATE_LIMITS=limits, ALLOWED_HOSTS=["testserver"]):
-        submit(min(per_round, 50))
-        with_outbox = without = 0.0
-        for _ in range(args.rounds):
-            with_outbox += submit(per_round)
-            with mock.patch.object(services, "enqueue_new_ticket", lambda *a, **k: None):
-                without += submit(per_round)
-    total = per_round * args.rounds
-    print(f"\n## Submissions through the public form ({total:,} per variant, in-process client)")
-    print(f"{'':34} {'seconds':>8} {'tickets/s':>10}")
-    print(f"{'with its outbox row':34} {with_outbox:8.2f} {total / with_outbox:10.0f}")
-    print(f"{'baseline: enqueue patched out':34} {without:8.2f} {total / without:10.0f}")
-    print(f"with / without rate: {without / with_outbox:.2f} (1.00 = no cost)")
+        compare_outbox_cost(args, submit, "through the public form (in-process client)")
 
 
 def main() -> None:
