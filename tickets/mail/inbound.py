@@ -23,7 +23,7 @@ from django.core.validators import validate_email
 from django.db import DatabaseError, transaction
 
 from accounts.ratelimit import RateLimit
-from departments.errors import DepartmentUnavailable, department_errors
+from departments.errors import DepartmentUnavailable
 from departments.registry import Department, UnknownDepartment, all_departments, get_department
 from tickets.attachments.batch import AttachmentsUnavailable, attachments_stored
 from tickets.attachments.uploads import Upload, check_email_files
@@ -42,7 +42,7 @@ from tickets.mail.headers import (
 )
 from tickets.models import Channel, Ticket
 from tickets.models import Message as ThreadMessage
-from tickets.selectors import ticket_find_by_reference, ticket_for_submission
+from tickets.selectors import message_with_key, ticket_find_by_reference, ticket_for_submission
 from tickets.services import ticket_create
 
 logger = logging.getLogger(__name__)
@@ -273,9 +273,7 @@ def _reply(department: Department, ticket: Ticket, mail: _Mail, message: Message
     """Add the mail to the ticket: ADDED, LIMITED (added without telling the assignee) or
     DUPLICATE (taken in before: nothing written)."""
     key = dedupe_key(mail.message_id)
-    with department_errors(department, "take in an email"):
-        seen = ThreadMessage.objects.using(department.alias).filter(dedupe_key=key).exists()
-    if seen:
+    if message_with_key(department, key) is not None:
         return Kind.DUPLICATE
     body = extract_body(message)
     uploads, dropped = _files(body)
